@@ -1,0 +1,217 @@
+"""Typed configuration, loaded from YAML. Unknown keys and wrong types are rejected.
+
+Each stage reads only its own section. Defaults are the paper's settings
+(configs/default.yaml repeats them explicitly); configs/small.yaml is the fast variant.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from stockformer.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SynthConfig(_Section):
+    stocks: int = Field(300, ge=2)
+    days: int = Field(1500, ge=30)
+    seed: int = 0
+
+
+class DataConfig(_Section):
+    path: str = "data/synth"  # a dataset directory (panel.parquet inside) or a panel file
+    synth: SynthConfig = SynthConfig()  # what `demo` generates when `path` does not exist
+    start: date | None = None
+    end: date | None = None
+    max_stocks: int | None = Field(None, ge=2)  # keep the first N symbols (sorted), for fast runs
+
+
+class FeaturesConfig(_Section):
+    alpha360: bool = True
+    window: int = Field(60, ge=1)  # Alpha360 lookback: 60 days -> 6 x 60 = 360 factors
+    fillna: bool = True  # forward-fill from the stock's own past
+    clip_mad: float | None = 3.0  # median +- k * MAD per date; null switches clipping off
+    zscore: bool = True
+    neutralize: bool = True  # industry dummies + log(market cap), where present
+    label_horizon: int = Field(1, ge=1)  # return from t+1 to t+1+horizon
+    label_price: Literal["close", "open"] = "close"
+    min_history: int = Field(20, ge=0)  # days since listing before a label counts
+    cache_dir: str | None = "data/cache/features"
+
+
+class GraphConfig(_Section):
+    correlation: Literal["spearman", "pearson"] = "spearman"
+    top_k: int | None = None  # keep the k strongest neighbours per stock; null = dense
+    source: Literal["correlation", "industry", "both"] = "correlation"
+    embedding: Literal["struc2vec", "spectral", "none"] = "struc2vec"
+    dim: int = Field(128, ge=2)
+    walk_length: int = Field(10, ge=2)
+    num_walks: int = Field(80, ge=1)
+    window: int = Field(5, ge=1)
+    epochs: int = Field(5, ge=1)  # skip-gram epochs
+
+
+class RollingConfig(_Section):
+    train: int = Field(486, ge=10)
+    val: int = Field(81, ge=5)
+    test: int = Field(81, ge=5)
+    step: int = Field(81, ge=1)
+
+
+class SplitConfig(_Section):
+    scheme: Literal["ratio", "dates", "rolling"] = "ratio"
+    ratios: tuple[float, float, float] = (0.75, 0.125, 0.125)
+    train_end: date | None = None  # for scheme = dates: last day of each period
+    val_end: date | None = None
+    test_end: date | None = None
+    rolling: RollingConfig = RollingConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> SplitConfig:
+        if abs(sum(self.ratios) - 1.0) > 1e-6 or min(self.ratios) <= 0:
+            raise ValueError("split.ratios must be three positive numbers summing to 1")
+        if self.scheme == "dates" and (self.train_end is None or self.val_end is None):
+            raise ValueError("split.scheme = dates needs split.train_end and split.val_end")
+        return self
+
+
+class ModelConfig(_Section):
+    name: str = "stockformer"  # or a baseline: mlp, lstm, gru, alstm, tcn, transformer, gats, ...
+    t1: int = Field(20, ge=2)  # history days
+    t2: int = Field(2, ge=1)  # predicted steps
+    d_model: int = Field(128, ge=4)
+    layers: int = Field(2, ge=1)
+    heads: int = Field(1, ge=1)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    wavelet: str = "sym2"
+    wavelet_level: int = Field(1, ge=1)
+    fusion: Literal["paper", "code", "add"] = "paper"  # paper: Att(l,l,l)+Att(l,h,h)
+    dilation: Literal["paper", "code"] = "paper"  # paper: 2**layer, code: 1
+    time_embedding: Literal["calendar_graph", "onehot", "none"] = "calendar_graph"
+    spatial_attention: Literal["copy", "plain", "sparse"] = "copy"
+    sparse_k: int = Field(16, ge=1)  # neighbours per stock for the sparse variant
+    attn_chunk: int | None = None  # query rows per chunk in dense spatial attention
+    use_wavelet: bool = True  # ablation: no wavelet split
+    use_temporal: bool = True  # ablation: no temporal modules
+    use_graph: bool = True  # ablation: no graph embedding
+    tasks: Literal["both", "regression", "classification"] = "both"
+
+
+class TrainConfig(_Section):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True  # mixed precision on CUDA only
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(12, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    lambda_cls: float = Field(2.0, ge=0)  # paper's best; the released code uses 1.0
+    grad_clip: float | None = 0.5
+    lr_factor: float = Field(0.1, gt=0, lt=1)
+    lr_patience: int = Field(20, ge=0)
+    early_stopping: int | None = 30  # epochs without improvement; null = off
+    select_metric: Literal["ic", "rank_ic", "loss"] = "rank_ic"
+    trade_output: Literal["auto", "regression", "classification", "blend"] = "auto"
+    num_workers: int = Field(0, ge=0)
+    tensorboard: bool = False
+    max_memory_gb: float | None = None  # refuse work whose estimate exceeds this
+
+
+class CostConfig(_Section):
+    preset: Literal["cn_a_share", "us", "none", "custom"] = "cn_a_share"
+    buy_commission: float | None = None  # fractions of traded value; None = preset's
+    sell_commission: float | None = None
+    min_commission: float | None = None  # currency units per order
+    stamp_duty: float | None = None  # on sells; None = preset's (date-dependent for A-shares)
+    slippage_bps: float | None = None
+    lot_size: int | None = None
+
+
+class BacktestConfig(_Section):
+    strategy: Literal["topk_dropout", "topk", "long_short"] = "topk_dropout"
+    topk: int = Field(5, ge=1)
+    n_drop: int = Field(1, ge=0)
+    rebalance_every: int = Field(1, ge=1)
+    weighting: Literal["equal", "score"] = "equal"
+    quantiles: int = Field(5, ge=2)  # long-short: top vs bottom quantile
+    fill_price: Literal["close", "open"] = "close"  # of day t+1
+    initial_cash: float = Field(1e8, gt=0)
+    costs: CostConfig = CostConfig()
+    benchmark: str | None = None  # CSV/Parquet index series (date, close); None = equal-weight universe
+
+
+class JobConfig(_Section):
+    calendar: str = "XSHG"
+    out: str = "predictions"
+    at: str = "16:30"
+
+
+class Config(_Section):
+    name: str = "stockformer"
+    seed: int = 0
+    runs_dir: str = "runs"
+    data: DataConfig = DataConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    graph: GraphConfig = GraphConfig()
+    split: SplitConfig = SplitConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    backtest: BacktestConfig = BacktestConfig()
+    job: JobConfig = JobConfig()
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _format_pydantic(err: PydanticValidationError, source: str) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        why = "unknown key"
+    else:
+        why = first["msg"]
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{source}: {key}: {why}{more}"
+
+
+def config_from_dict(raw: dict[str, Any] | None, source: str = "config") -> Config:
+    try:
+        return Config.model_validate(raw or {})
+    except PydanticValidationError as err:
+        raise ConfigError(_format_pydantic(err, source)) from None
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load a YAML config (None = defaults), apply dotted-key overrides, validate."""
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path}: not valid YAML ({type(err).__name__})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of sections")
+        raw = loaded or {}
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{source}: {dotted}: cannot override inside a non-mapping")
+        node[leaf] = value
+    return config_from_dict(raw, source)

@@ -1,0 +1,143 @@
+"""Prediction metrics on dense [days, stocks] arrays with a validity mask.
+
+Per-day cross-sectional statistics first, then their means, IRs and t-statistics,
+the way qlib reports IC / RankIC / ICIR / RankICIR.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+_MIN_STOCKS = 3  # a daily correlation needs a few names to mean anything
+
+
+def _masked(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    out = np.asarray(x, dtype=np.float64).copy()
+    out[~mask] = np.nan
+    return out
+
+
+def _row_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation per row, ignoring NaNs pairwise (NaN where < _MIN_STOCKS)."""
+    both = ~(np.isnan(a) | np.isnan(b))
+    n = both.sum(axis=1)
+    a = np.where(both, a, 0.0)
+    b = np.where(both, b, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ma = a.sum(1) / n
+        mb = b.sum(1) / n
+        da = np.where(both, a - ma[:, None], 0.0)
+        db = np.where(both, b - mb[:, None], 0.0)
+        cov = (da * db).sum(1)
+        var = np.sqrt((da * da).sum(1) * (db * db).sum(1))
+        r = cov / var
+    r[(n < _MIN_STOCKS) | ~np.isfinite(r)] = np.nan
+    return r
+
+
+def _row_ranks(x: np.ndarray) -> np.ndarray:
+    return rankdata(x, axis=1, nan_policy="omit")
+
+
+def daily_ic(pred: np.ndarray, label: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return _row_corr(_masked(pred, mask), _masked(label, mask))
+
+
+def daily_rank_ic(pred: np.ndarray, label: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    p, y = _masked(pred, mask), _masked(label, mask)
+    both = ~(np.isnan(p) | np.isnan(y))
+    p[~both] = np.nan
+    y[~both] = np.nan
+    return _row_corr(_row_ranks(p), _row_ranks(y))
+
+
+def _series_stats(x: np.ndarray) -> tuple[float, float, float]:
+    """mean, information ratio (mean / std), t-statistic of a daily series."""
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(x.mean())
+    std = float(x.std(ddof=1)) if len(x) > 1 else float("nan")
+    ir = mean / std if std and np.isfinite(std) and std > 0 else float("nan")
+    return mean, ir, ir * np.sqrt(len(x)) if np.isfinite(ir) else float("nan")
+
+
+def direction_accuracy(up_score: np.ndarray, label: np.ndarray, mask: np.ndarray, threshold: float = 0.5) -> float:
+    """Share of valid cells where (up_score > threshold) matches (label > 0)."""
+    m = mask & np.isfinite(up_score) & np.isfinite(label)
+    if not m.any():
+        return float("nan")
+    return float(((up_score[m] > threshold) == (label[m] > 0)).mean())
+
+
+def daily_accuracy(up_score: np.ndarray, label: np.ndarray, mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    m = mask & np.isfinite(up_score) & np.isfinite(label)
+    hit = ((up_score > threshold) == (label > 0)) & m
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(m.sum(1) > 0, hit.sum(1) / m.sum(1), np.nan)
+
+
+def topk_hit_rate(score: np.ndarray, label: np.ndarray, mask: np.ndarray, k: int) -> float:
+    """Mean share of the daily top-k by score that are also in the daily top-k by label."""
+    hits = []
+    for s, y, m in zip(score, label, mask, strict=True):
+        idx = np.flatnonzero(m & np.isfinite(s) & np.isfinite(y))
+        if len(idx) < 2 * k:
+            continue
+        top_s = set(idx[np.argsort(-s[idx], kind="stable")[:k]])
+        top_y = set(idx[np.argsort(-y[idx], kind="stable")[:k]])
+        hits.append(len(top_s & top_y) / k)
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def quantile_returns(score: np.ndarray, label: np.ndarray, mask: np.ndarray, q: int = 5) -> np.ndarray:
+    """Mean label per score quantile (index 0 = lowest scores), averaged over days: [q]."""
+    sums = np.zeros(q)
+    counts = np.zeros(q)
+    for s, y, m in zip(score, label, mask, strict=True):
+        idx = np.flatnonzero(m & np.isfinite(s) & np.isfinite(y))
+        if len(idx) < q:
+            continue
+        order = idx[np.argsort(s[idx], kind="stable")]
+        for j, chunk in enumerate(np.array_split(order, q)):
+            sums[j] += y[chunk].mean()
+            counts[j] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts
+
+
+def prediction_metrics(
+    pred_return: np.ndarray,
+    label: np.ndarray,
+    mask: np.ndarray,
+    prob_up: np.ndarray | None = None,
+    score: np.ndarray | None = None,
+    topk: int = 5,
+) -> dict[str, float]:
+    """All headline prediction metrics. IC and RankIC are computed on `score`
+    (defaults to pred_return); accuracy on prob_up when given, else sign of pred_return."""
+    score = pred_return if score is None else score
+    ic = daily_ic(score, label, mask)
+    ric = daily_rank_ic(score, label, mask)
+    ic_mean, icir, ic_t = _series_stats(ic)
+    ric_mean, ricir, ric_t = _series_stats(ric)
+    m = mask & np.isfinite(pred_return) & np.isfinite(label)
+    err = (pred_return - label)[m]
+    up = prob_up if prob_up is not None else (pred_return > 0).astype(np.float64)
+    qret = quantile_returns(score, label, mask, 5)
+    return {
+        "ic": ic_mean,
+        "rank_ic": ric_mean,
+        "icir": icir,
+        "rank_icir": ricir,
+        "ic_tstat": ic_t,
+        "rank_ic_tstat": ric_t,
+        "accuracy": direction_accuracy(up, label, mask),
+        "mae": float(np.abs(err).mean()) if err.size else float("nan"),
+        "rmse": float(np.sqrt((err**2).mean())) if err.size else float("nan"),
+        "topk_hit_rate": topk_hit_rate(score, label, mask, topk),
+        "quantile_returns": [float(x) for x in qret],
+        "long_short_spread": float(qret[-1] - qret[0]),
+        "days": int(np.isfinite(ic).sum()),
+    }
