@@ -123,6 +123,8 @@ class TrainConfig(_Section):
     num_workers: int = Field(0, ge=0)
     tensorboard: bool = False
     max_memory_gb: float | None = None  # refuse work whose estimate exceeds this
+    # control experiment: permute train/validation labels across stocks within each day
+    shuffle_labels: bool = False
 
 
 class CostConfig(_Section):
@@ -133,6 +135,7 @@ class CostConfig(_Section):
     stamp_duty: float | None = None  # on sells; None = preset's (date-dependent for A-shares)
     slippage_bps: float | None = None
     lot_size: int | None = None
+    price_limit: float | None = Field(None, ge=0)  # daily limit fraction; None = preset's, 0 = off
 
 
 class BacktestConfig(_Section):

@@ -1,0 +1,170 @@
+"""CLI commands that chain stages: `train`, `walkforward` and `demo`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from stockformer.config import Config, load_config
+from stockformer.errors import ConfigError
+
+console = Console()
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """`key.sub=value` pairs; values parsed as YAML scalars (numbers, bools, null)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.epochs=5")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def resolve_config(
+    config: Path | None, data: str | None, device: str | None, sets: list[str] | None
+) -> Config:
+    overrides = parse_overrides(sets)
+    if data:
+        overrides["data.path"] = data
+    if device:
+        overrides["train.device"] = device
+    return load_config(config, overrides)
+
+
+def print_metrics(run_dir: Path) -> None:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    table = Table(title=f"run {run_dir}")
+    table.add_column("split")
+    for key in ("ic", "rank_ic", "icir", "rank_icir", "accuracy", "mae"):
+        table.add_column(key, justify="right")
+    for split in ("validation", "test"):
+        m = metrics[split]
+        table.add_row(split, *(f"{m[k]:.4f}" for k in ("ic", "rank_ic", "icir", "rank_icir", "accuracy", "mae")))
+    console.print(table)
+    console.print(
+        f"trade output: [bold]{metrics['trade_output']}[/] (chosen on validation) | "
+        f"parameters {metrics['parameters']:,} | best epoch {metrics['best_epoch']} | "
+        f"train {metrics['train_seconds']:.1f}s on {metrics['device']}"
+    )
+
+
+def ensure_data(cfg: Config) -> None:
+    """Generate the configured synthetic market when the data path does not exist yet."""
+    from stockformer.data.store import save_dataset
+    from stockformer.data.synthetic import generate_market
+
+    path = Path(cfg.data.path)
+    if path.exists():
+        return
+    s = cfg.data.synth
+    console.print(f"[dim]{path} not found: generating the synthetic market ({s.stocks} stocks x {s.days} days)[/]")
+    save_dataset(generate_market(stocks=s.stocks, days=s.days, seed=s.seed), path,
+                 meta={"source": f"synthetic (stocks={s.stocks}, days={s.days}, seed={s.seed})"})
+
+
+def register(app: typer.Typer) -> None:
+    config_opt = typer.Option(None, "--config", "-c", help="YAML config (default: built-in paper settings)")
+    data_opt = typer.Option(None, "--data", help="dataset directory or panel file (overrides data.path)")
+    device_opt = typer.Option(None, "--device", help="auto | cpu | cuda (overrides train.device)")
+    set_opt = typer.Option(None, "--set", help="override a config key, e.g. --set train.epochs=5 (repeatable)")
+
+    @app.command()
+    def train(
+        config: Path = config_opt,
+        data: str = data_opt,
+        device: str = device_opt,
+        run_dir: Path = typer.Option(None, "--run-dir", help="where to write the run (default runs/<id>)"),
+        resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --run-dir"),
+        sets: list[str] = set_opt,
+    ) -> None:
+        """Train on one split (train/validation/test), predict the test period, write runs/<id>/."""
+        from stockformer.train.run import train_run
+
+        cfg = resolve_config(config, data, device, sets)
+        if resume and run_dir is None:
+            raise ConfigError("--resume needs --run-dir (the run to continue)")
+        out = train_run(cfg, run_dir=run_dir, resume=resume)
+        print_metrics(out)
+        console.print(f"wrote {out}")
+
+    @app.command()
+    def walkforward(
+        config: Path = config_opt,
+        data: str = data_opt,
+        device: str = device_opt,
+        run_dir: Path = typer.Option(None, "--run-dir"),
+        sets: list[str] = set_opt,
+    ) -> None:
+        """Retrain on every rolling window (split.rolling) and concatenate the out-of-sample predictions."""
+        from stockformer.train.run import train_run
+
+        cfg = resolve_config(config, data, device, sets)
+        if cfg.split.scheme != "rolling":
+            cfg.split.scheme = "rolling"
+        out = train_run(cfg, run_dir=run_dir, walkforward=True)
+        print_metrics(out)
+        console.print(f"wrote {out}")
+
+    @app.command()
+    def compare(
+        config: Path = config_opt,
+        data: str = data_opt,
+        device: str = device_opt,
+        models: str = typer.Option(
+            "stockformer,lstm,gru,alstm,tcn,transformer,gats,lightgbm,mlp,momentum,reversal,stockformer:shuffled",
+            "--models", help="comma-separated; NAME:shuffled = the label-shuffled control"),
+        seeds: int = typer.Option(1, "--seeds", min=1),
+        out: Path = typer.Option(None, "--out", help="output directory (default runs/<id>-compare)"),
+        sets: list[str] = set_opt,
+    ) -> None:
+        """Train, predict and backtest several models on the same data, splits and costs."""
+        from stockformer.train.compare import compare as run_compare
+        from stockformer.train.compare import markdown_table
+        from stockformer.train.run import new_run_dir
+
+        cfg = resolve_config(config, data, device, sets)
+        ensure_data(cfg)
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        if out is None:
+            cfg_named = cfg.model_copy(update={"name": f"{cfg.name}-compare"})
+            out = new_run_dir(cfg_named)
+        summary = run_compare(cfg, names, seeds, out, progress=lambda msg: console.rule(msg))
+        console.print(markdown_table(summary))
+        console.print(f"wrote {out / 'comparison.csv'} and {out / 'comparison.md'}")
+
+    @app.command()
+    def demo(
+        config: Path = typer.Option(Path("configs/small.yaml"), "--config", "-c"),
+        device: str = device_opt,
+        sets: list[str] = set_opt,
+    ) -> None:
+        """The whole pipeline on the embedded synthetic market: data, train, predict, backtest, report."""
+        from stockformer.backtest import backtest_run, write_backtest
+        from stockformer.train.run import train_run
+
+        cfg = resolve_config(config, None, device, sets)
+        console.rule("1/3 data")
+        ensure_data(cfg)
+        console.rule("2/3 train and predict")
+        run_dir = train_run(cfg)
+        print_metrics(run_dir)
+        console.rule("3/3 backtest")
+        result = backtest_run(run_dir)
+        write_backtest(result, run_dir / "backtest")
+        s = result.summary
+        console.print(
+            f"backtest: total return {s['total_return']:.2%}, annualized {s['annualized_return']:.2%}, "
+            f"Sharpe {s['sharpe']:.2f}, max drawdown {s['max_drawdown']:.2%}, "
+            f"excess (ann.) {s['excess_annualized_return']:.2%}, turnover {s['turnover']:.2f}"
+        )
+        console.print(f"[bold green]demo done[/]: run directory {run_dir}\n"
+                      f"  report: {run_dir / 'backtest' / 'report.html'}\n"
+                      f"  dashboard: make app  (streamlit run app.py)")

@@ -1,0 +1,271 @@
+"""One training run end to end: panel -> features -> split -> graph -> fit -> predict -> run dir.
+
+Everything fitted (graph, model, the choice of which output to trade) sees the training and
+validation periods only; the test period is touched once, for the final predictions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from stockformer.config import Config
+from stockformer.errors import RunError
+from stockformer.factors.featureset import FeatureSet
+from stockformer.io import write_json, write_parquet, write_text
+from stockformer.train.metrics import daily_rank_ic, prediction_metrics
+
+log = logging.getLogger(__name__)
+
+TRADE_OUTPUTS = ("regression", "classification", "blend")
+
+
+@dataclass
+class WindowOutcome:
+    """What one split produced: predictions on validation and test anchors plus the fit record."""
+
+    name: str
+    val_anchors: np.ndarray
+    val_pred: np.ndarray  # [A, N]
+    val_prob: np.ndarray
+    test_anchors: np.ndarray
+    test_pred: np.ndarray
+    test_prob: np.ndarray
+    fit: object
+    graph: object
+
+
+def new_run_dir(cfg: Config, root: str | Path | None = None) -> Path:
+    root = Path(root or cfg.runs_dir)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = root / f"{stamp}-{cfg.name}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = root / f"{stamp}-{cfg.name}-{suffix}"
+    path.mkdir(parents=True)
+    return path
+
+
+def load_panel_for(cfg: Config) -> pl.DataFrame:
+    """The configured panel, restricted to the configured dates and symbols."""
+    from stockformer.data.store import load_panel
+
+    panel = load_panel(cfg.data.path)
+    if cfg.data.start is not None:
+        panel = panel.filter(pl.col("date") >= cfg.data.start)
+    if cfg.data.end is not None:
+        panel = panel.filter(pl.col("date") <= cfg.data.end)
+    if cfg.data.max_stocks is not None:
+        keep = panel.get_column("symbol").unique().sort().head(cfg.data.max_stocks)
+        panel = panel.filter(pl.col("symbol").is_in(keep.implode()))
+    if panel.height == 0:
+        raise RunError(f"{cfg.data.path}: no rows left after the data.start / data.end / max_stocks filters")
+    return panel
+
+
+def _standardize_rows(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Cross-sectional z-score per row over valid cells (for blending two scores)."""
+    out = np.where(valid, x, np.nan).astype(np.float64)
+    mean = np.nanmean(out, axis=1, keepdims=True)
+    std = np.nanstd(out, axis=1, keepdims=True)
+    std[~np.isfinite(std) | (std == 0)] = 1.0
+    return np.nan_to_num((out - mean) / std)
+
+
+def candidate_scores(pred: np.ndarray, prob: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        "regression": pred,
+        "classification": prob,
+        "blend": _standardize_rows(pred, valid) + _standardize_rows(prob, valid),
+    }
+
+
+def choose_trade_output(
+    pred: np.ndarray, prob: np.ndarray, labels: np.ndarray, mask: np.ndarray, requested: str
+) -> tuple[str, dict[str, float]]:
+    """Pick the output to trade by validation RankIC (never by test). Returns (name, val scores)."""
+    scores = {}
+    for name, s in candidate_scores(pred, prob, mask).items():
+        ric = daily_rank_ic(s, labels, mask)
+        scores[name] = float(np.nanmean(ric)) if np.isfinite(ric).any() else float("nan")
+    if requested != "auto":
+        return requested, scores
+    finite = {k: v for k, v in scores.items() if np.isfinite(v)}
+    return (max(finite, key=finite.get) if finite else "regression"), scores
+
+
+def predictions_frame(
+    fs: FeatureSet, anchors: np.ndarray, pred: np.ndarray, prob: np.ndarray, score: np.ndarray
+) -> pl.DataFrame:
+    """Long table of the predictions contract; only stocks that traded on the signal date."""
+    a_idx, n_idx = np.nonzero(fs.valid[anchors])
+    return pl.DataFrame(
+        {
+            "date": fs.dates[anchors][a_idx].astype("datetime64[D]"),
+            "symbol": np.asarray(fs.symbols, dtype=object)[n_idx].astype(str),
+            "score": score[a_idx, n_idx].astype(np.float64),
+            "pred_return": pred[a_idx, n_idx].astype(np.float64),
+            "prob_up": prob[a_idx, n_idx].astype(np.float64),
+        }
+    ).with_columns(pl.col("date").cast(pl.Date)).sort(["date", "symbol"])
+
+
+def shuffled_labels(fs: FeatureSet, before: int, seed: int) -> FeatureSet:
+    """A control: labels of days < `before` permuted across stocks within each day.
+
+    The features keep their real relation to nothing, so a model trained on this should show
+    a test IC near zero; test labels stay real so the test metrics are honest."""
+    import dataclasses
+
+    rng = np.random.default_rng(seed + 7919)
+    labels = fs.labels.copy()
+    for t in range(min(before, len(labels))):
+        idx = np.flatnonzero(fs.mask[t])
+        labels[t, idx] = labels[t, rng.permutation(idx)]
+    return dataclasses.replace(fs, labels=labels)
+
+
+def fit_window(fs: FeatureSet, split, cfg: Config, run_dir: Path, *, resume: bool = False) -> WindowOutcome:
+    from stockformer.graph import build_graph
+    from stockformer.model.baselines import NON_NEURAL, fit_predict_nonneural
+    from stockformer.train.trainer import fit, predict
+
+    if cfg.model.name in NON_NEURAL:
+        vp, vq, tp, tq, record = fit_predict_nonneural(cfg.model.name, fs, split, cfg)
+        return WindowOutcome(split.name, split.val, vp, vq, split.test, tp, tq, record, None)
+    graph = build_graph(
+        fs.returns, fs.valid, cfg.graph, fit_end=split.fit_end, seed=cfg.seed, industries=fs.industries
+    )
+    graph.save(run_dir / "graph.npz")
+    result = fit(fs, split, graph, cfg.model, cfg.train, seed=cfg.seed, run_dir=run_dir, resume=resume)
+    batch = max(cfg.train.batch_size, 1)
+    val = predict(result.model, fs, split.val, graph, device=result.device, batch_size=batch)
+    test = predict(result.model, fs, split.test, graph, device=result.device, batch_size=batch)
+    return WindowOutcome(
+        split.name, val.anchors, val.pred_return, val.prob_up,
+        test.anchors, test.pred_return, test.prob_up, result, graph,
+    )
+
+
+def _metrics_block(fs: FeatureSet, anchors: np.ndarray, pred, prob, score, topk: int) -> dict:
+    labels, mask = fs.labels[anchors], fs.mask[anchors]
+    return prediction_metrics(pred, labels, mask, prob_up=prob, score=score, topk=topk)
+
+
+def train_run(
+    cfg: Config,
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    walkforward: bool = False,
+) -> Path:
+    """Train (one split, or every rolling window when `walkforward`), predict, write the run dir."""
+    from stockformer.factors.pipeline import build_features
+    from stockformer.train.splits import make_splits
+
+    started = time.perf_counter()
+    panel = load_panel_for(cfg)
+    fs = build_features(panel, cfg.features)
+    splits = make_splits(fs.dates, cfg.split, t1=cfg.model.t1, t2=cfg.model.t2, label_lag=fs.label_lag)
+    if not splits:
+        raise RunError("the split configuration produced no window: the panel is too short")
+    if not walkforward:
+        splits = splits[:1]
+    if cfg.train.shuffle_labels:
+        fs = shuffled_labels(fs, before=int(min(s.test.min() for s in splits)), seed=cfg.seed)
+    run_dir = Path(run_dir) if run_dir else new_run_dir(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / "config.yaml", cfg.to_yaml())
+    # the model is tied to this universe and feature order; the daily job checks against them
+    write_json(run_dir / "symbols.json", list(fs.symbols))
+    write_json(run_dir / "feature_names.json", list(fs.feature_names))
+
+    outcomes = []
+    for k, split in enumerate(splits):
+        wdir = run_dir if len(splits) == 1 else run_dir / "windows" / f"w{k:02d}"
+        wdir.mkdir(parents=True, exist_ok=True)
+        log.info("window %s: train %d, val %d, test %d anchors", split.name,
+                 len(split.train), len(split.val), len(split.test))
+        outcomes.append(fit_window(fs, split, cfg, wdir, resume=resume))
+    if len(splits) > 1:  # the walk-forward run's headline model is the last window's
+        import shutil
+
+        last = run_dir / "windows" / f"w{len(splits) - 1:02d}"
+        for name in ("model.pt", "graph.npz"):
+            if (last / name).exists():
+                shutil.copy2(last / name, run_dir / name)
+
+    topk = cfg.backtest.topk
+    # the trade output is chosen on validation data of every window, pooled
+    val_a = np.concatenate([o.val_anchors for o in outcomes])
+    val_pred = np.concatenate([o.val_pred for o in outcomes])
+    val_prob = np.concatenate([o.val_prob for o in outcomes])
+    trade_output, val_choice = choose_trade_output(
+        val_pred, val_prob, fs.labels[val_a], fs.mask[val_a], cfg.train.trade_output
+    )
+    frames, per_window = [], []
+    for o in outcomes:
+        t_score = candidate_scores(o.test_pred, o.test_prob, fs.valid[o.test_anchors])[trade_output]
+        v_score = candidate_scores(o.val_pred, o.val_prob, fs.valid[o.val_anchors])[trade_output]
+        frames.append(predictions_frame(fs, o.test_anchors, o.test_pred, o.test_prob, t_score))
+        per_window.append({
+            "window": o.name,
+            "test_start": str(fs.dates[o.test_anchors[0]]),
+            "test_end": str(fs.dates[o.test_anchors[-1]]),
+            "test": _metrics_block(fs, o.test_anchors, o.test_pred, o.test_prob, t_score, topk),
+            "validation": _metrics_block(fs, o.val_anchors, o.val_pred, o.val_prob, v_score, topk),
+            "best_epoch": o.fit.best_epoch,
+            "train_seconds": o.fit.train_seconds,
+        })
+    preds = pl.concat(frames).unique(["date", "symbol"], keep="last").sort(["date", "symbol"])
+    write_parquet(run_dir / "predictions.parquet", preds)
+
+    test_a = np.concatenate([o.test_anchors for o in outcomes])
+    test_pred = np.concatenate([o.test_pred for o in outcomes])
+    test_prob = np.concatenate([o.test_prob for o in outcomes])
+    test_score = candidate_scores(test_pred, test_prob, fs.valid[test_a])[trade_output]
+    val_score = candidate_scores(val_pred, val_prob, fs.valid[val_a])[trade_output]
+    last_fit = outcomes[-1].fit
+    metrics = {
+        "test": _metrics_block(fs, test_a, test_pred, test_prob, test_score, topk),
+        "validation": _metrics_block(fs, val_a, val_pred, val_prob, val_score, topk),
+        "trade_output": trade_output,
+        "trade_output_validation_rank_ic": val_choice,
+        "epochs": int(len(last_fit.history)),
+        "best_epoch": int(last_fit.best_epoch),
+        "train_seconds": float(sum(o.fit.train_seconds for o in outcomes)),
+        "wall_seconds": float(time.perf_counter() - started),
+        "parameters": int(last_fit.parameters),
+        "device": str(last_fit.device),
+        "model": cfg.model.name,
+        "seed": cfg.seed,
+        "data": {
+            "path": cfg.data.path,
+            "stocks": len(fs.symbols),
+            "days": len(fs.dates),
+            "start": str(fs.dates[0]),
+            "end": str(fs.dates[-1]),
+            "test_start": str(fs.dates[test_a.min()]),
+            "test_end": str(fs.dates[test_a.max()]),
+            "features": len(fs.feature_names),
+        },
+        "windows": per_window,
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    return run_dir
+
+
+def latest_run(root: str | Path = "runs") -> Path:
+    """The most recently modified run directory (one that has a config.yaml)."""
+    root = Path(root)
+    runs = [p for p in root.glob("*") if (p / "config.yaml").is_file()] if root.is_dir() else []
+    if not runs:
+        raise RunError(f"no run found under {root}/ (create one with `make demo` or `stockformer train`)")
+    return max(runs, key=lambda p: (p / "config.yaml").stat().st_mtime)

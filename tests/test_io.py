@@ -1,0 +1,22 @@
+import pytest
+
+from stockformer.io import atomic_path, write_json, write_text
+
+
+def test_atomic_write_replaces(tmp_path):
+    target = tmp_path / "a.txt"
+    write_text(target, "old")
+    write_text(target, "new")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_crash_before_rename_keeps_old_file(tmp_path):
+    target = tmp_path / "a.json"
+    write_json(target, {"v": 1})
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("partial")
+            raise RuntimeError("killed")
+    assert target.read_text().strip().startswith("{") and '"v": 1' in target.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
