@@ -42,7 +42,10 @@ for _name in _COMMAND_MODULES:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(args=argv, standalone_mode=False)
+        # with standalone_mode=False click returns the code of a typer.Exit instead of raising it
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int) and rc != 0:
+            return _exit(rc, argv)
     except StockformerError as err:
         typer.echo(f"error: {err}", err=True)
         return _exit(2, argv)

@@ -78,33 +78,44 @@ def daily_accuracy(up_score: np.ndarray, label: np.ndarray, mask: np.ndarray, th
         return np.where(m.sum(1) > 0, hit.sum(1) / m.sum(1), np.nan)
 
 
+def _desc_positions(score: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Per row, each cell's position when the valid cells are sorted by score, highest first
+    (invalid cells get positions past the valid ones)."""
+    key = np.where(ok, -np.asarray(score, dtype=np.float64), np.inf)
+    order = np.argsort(key, axis=1, kind="stable")
+    pos = np.empty_like(order)
+    np.put_along_axis(pos, order, np.arange(key.shape[1])[None, :].repeat(key.shape[0], 0), axis=1)
+    return pos
+
+
 def topk_hit_rate(score: np.ndarray, label: np.ndarray, mask: np.ndarray, k: int) -> float:
     """Mean share of the daily top-k by score that are also in the daily top-k by label."""
-    hits = []
-    for s, y, m in zip(score, label, mask, strict=True):
-        idx = np.flatnonzero(m & np.isfinite(s) & np.isfinite(y))
-        if len(idx) < 2 * k:
-            continue
-        top_s = set(idx[np.argsort(-s[idx], kind="stable")[:k]])
-        top_y = set(idx[np.argsort(-y[idx], kind="stable")[:k]])
-        hits.append(len(top_s & top_y) / k)
-    return float(np.mean(hits)) if hits else float("nan")
+    ok = mask & np.isfinite(score) & np.isfinite(label)
+    days = ok.sum(1) >= 2 * k
+    if not days.any():
+        return float("nan")
+    top_s = (_desc_positions(score, ok) < k) & ok
+    top_y = (_desc_positions(label, ok) < k) & ok
+    return float(((top_s & top_y).sum(1)[days] / k).mean())
 
 
 def quantile_returns(score: np.ndarray, label: np.ndarray, mask: np.ndarray, q: int = 5) -> np.ndarray:
     """Mean label per score quantile (index 0 = lowest scores), averaged over days: [q]."""
-    sums = np.zeros(q)
-    counts = np.zeros(q)
-    for s, y, m in zip(score, label, mask, strict=True):
-        idx = np.flatnonzero(m & np.isfinite(s) & np.isfinite(y))
-        if len(idx) < q:
-            continue
-        order = idx[np.argsort(s[idx], kind="stable")]
-        for j, chunk in enumerate(np.array_split(order, q)):
-            sums[j] += y[chunk].mean()
-            counts[j] += 1
+    ok = mask & np.isfinite(score) & np.isfinite(label)
+    n_ok = ok.sum(1)
+    days = n_ok >= q
+    if not days.any():
+        return np.full(q, np.nan)
+    asc = _desc_positions(-np.asarray(score, dtype=np.float64), ok)  # ascending positions
+    bucket = np.minimum(asc * q // np.maximum(n_ok, 1)[:, None], q - 1)
+    rows = np.broadcast_to(np.arange(len(score))[:, None], score.shape)
+    sel = ok & days[:, None]
+    flat = rows[sel] * q + bucket[sel]
+    sums = np.bincount(flat, weights=np.asarray(label, dtype=np.float64)[sel], minlength=len(score) * q)
+    cnts = np.bincount(flat, minlength=len(score) * q)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return sums / counts
+        daily = (sums / cnts).reshape(len(score), q)[days]
+    return np.nanmean(daily, axis=0)
 
 
 def prediction_metrics(
@@ -141,3 +152,7 @@ def prediction_metrics(
         "long_short_spread": float(qret[-1] - qret[0]),
         "days": int(np.isfinite(ic).sum()),
     }
+
+
+# public name for the daily-series summary (mean, IR, t-stat), used by the dashboard
+series_stats = _series_stats

@@ -117,6 +117,21 @@ def predictions_frame(
     ).with_columns(pl.col("date").cast(pl.Date)).sort(["date", "symbol"])
 
 
+def _check_memory(cfg: Config, fs: FeatureSet) -> None:
+    from stockformer.model.baselines import NON_NEURAL
+    from stockformer.train.memory import check_memory
+
+    if cfg.model.name in NON_NEURAL:
+        return
+    import torch
+
+    device = cfg.train.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    check_memory(cfg.model, len(fs.symbols), len(fs.feature_names), cfg.train.batch_size,
+                 limit_gb=cfg.train.max_memory_gb, device=device)
+
+
 def shuffled_labels(fs: FeatureSet, before: int, seed: int) -> FeatureSet:
     """A control: labels of days < `before` permuted across stocks within each day.
 
@@ -132,6 +147,75 @@ def shuffled_labels(fs: FeatureSet, before: int, seed: int) -> FeatureSet:
     return dataclasses.replace(fs, labels=labels)
 
 
+@dataclass
+class FitRecord:
+    """What the run writer needs from a fit, without the model (crosses process boundaries)."""
+
+    history: list
+    best_epoch: int
+    train_seconds: float
+    parameters: int
+    device: str
+
+
+def _record(fit) -> FitRecord:
+    return FitRecord(list(fit.history), int(fit.best_epoch), float(fit.train_seconds),
+                     int(fit.parameters), str(fit.device))
+
+
+def _window_worker(cfg_yaml: str, features_path: str, split, run_dir: str, threads: int) -> WindowOutcome:
+    """Fit one walk-forward window in its own process (spawned: no state shared with the parent)."""
+    import torch
+    import yaml
+
+    from stockformer.config import config_from_dict
+
+    torch.set_num_threads(threads)
+    cfg = config_from_dict(yaml.safe_load(cfg_yaml), "walk-forward worker")
+    fs = FeatureSet.load(features_path)
+    return fit_window(fs, split, cfg, Path(run_dir))
+
+
+def fit_windows(fs: FeatureSet, splits: list, cfg: Config, run_dir: Path, *, resume: bool,
+                workers: int, ray_address: str | None) -> list[WindowOutcome]:
+    """Fit every window; sequential, in local processes, or on a Ray cluster.
+
+    Walk-forward windows always run with one torch thread each, so a window's result does not
+    depend on how many run side by side."""
+    dirs = []
+    for k in range(len(splits)):
+        wdir = run_dir if len(splits) == 1 else run_dir / "windows" / f"w{k:02d}"
+        wdir.mkdir(parents=True, exist_ok=True)
+        dirs.append(wdir)
+    if len(splits) == 1:
+        return [fit_window(fs, splits[0], cfg, dirs[0], resume=resume)]
+    features_path = run_dir / "windows" / "features.npz"
+    fs.save(features_path)
+    args = [(cfg.to_yaml(), str(features_path), sp, str(d), 1) for sp, d in zip(splits, dirs, strict=True)]
+    try:
+        if ray_address:
+            return _fit_on_ray(args, ray_address)
+        if workers <= 1:
+            return [_window_worker(*a) for a in args]
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+            return list(pool.map(_window_worker, *zip(*args, strict=True)))
+    finally:
+        features_path.unlink(missing_ok=True)
+
+
+def _fit_on_ray(args: list, address: str) -> list[WindowOutcome]:
+    try:
+        import ray
+    except ImportError:
+        raise RunError("--ray-address needs Ray: pip install stockformer[ray]") from None
+    ray.init(address=address, ignore_reinit_error=True)
+    remote = ray.remote(_window_worker)
+    return ray.get([remote.remote(*a) for a in args])
+
+
 def fit_window(fs: FeatureSet, split, cfg: Config, run_dir: Path, *, resume: bool = False) -> WindowOutcome:
     from stockformer.graph import build_graph
     from stockformer.model.baselines import NON_NEURAL, fit_predict_nonneural
@@ -139,7 +223,7 @@ def fit_window(fs: FeatureSet, split, cfg: Config, run_dir: Path, *, resume: boo
 
     if cfg.model.name in NON_NEURAL:
         vp, vq, tp, tq, record = fit_predict_nonneural(cfg.model.name, fs, split, cfg)
-        return WindowOutcome(split.name, split.val, vp, vq, split.test, tp, tq, record, None)
+        return WindowOutcome(split.name, split.val, vp, vq, split.test, tp, tq, _record(record), None)
     graph = build_graph(
         fs.returns, fs.valid, cfg.graph, fit_end=split.fit_end, seed=cfg.seed, industries=fs.industries
     )
@@ -150,7 +234,7 @@ def fit_window(fs: FeatureSet, split, cfg: Config, run_dir: Path, *, resume: boo
     test = predict(result.model, fs, split.test, graph, device=result.device, batch_size=batch)
     return WindowOutcome(
         split.name, val.anchors, val.pred_return, val.prob_up,
-        test.anchors, test.pred_return, test.prob_up, result, graph,
+        test.anchors, test.pred_return, test.prob_up, _record(result), graph,
     )
 
 
@@ -165,6 +249,8 @@ def train_run(
     run_dir: str | Path | None = None,
     resume: bool = False,
     walkforward: bool = False,
+    workers: int = 1,
+    ray_address: str | None = None,
 ) -> Path:
     """Train (one split, or every rolling window when `walkforward`), predict, write the run dir."""
     from stockformer.factors.pipeline import build_features
@@ -178,6 +264,7 @@ def train_run(
         raise RunError("the split configuration produced no window: the panel is too short")
     if not walkforward:
         splits = splits[:1]
+    _check_memory(cfg, fs)
     if cfg.train.shuffle_labels:
         fs = shuffled_labels(fs, before=int(min(s.test.min() for s in splits)), seed=cfg.seed)
     run_dir = Path(run_dir) if run_dir else new_run_dir(cfg)
@@ -187,13 +274,8 @@ def train_run(
     write_json(run_dir / "symbols.json", list(fs.symbols))
     write_json(run_dir / "feature_names.json", list(fs.feature_names))
 
-    outcomes = []
-    for k, split in enumerate(splits):
-        wdir = run_dir if len(splits) == 1 else run_dir / "windows" / f"w{k:02d}"
-        wdir.mkdir(parents=True, exist_ok=True)
-        log.info("window %s: train %d, val %d, test %d anchors", split.name,
-                 len(split.train), len(split.val), len(split.test))
-        outcomes.append(fit_window(fs, split, cfg, wdir, resume=resume))
+    outcomes = fit_windows(fs, splits, cfg, run_dir, resume=resume, workers=workers,
+                           ray_address=ray_address)
     if len(splits) > 1:  # the walk-forward run's headline model is the last window's
         import shutil
 
