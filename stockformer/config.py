@@ -155,6 +155,8 @@ class JobConfig(_Section):
     calendar: str = "XSHG"
     out: str = "predictions"
     at: str = "16:30"
+    history_margin: int = Field(10, ge=0)  # raw days kept beyond t1 + Alpha360 window (ffill)
+    min_coverage: float = Field(0.5, ge=0, le=1)  # fail when fewer run symbols trade today
 
 
 class Config(_Section):

@@ -101,6 +101,8 @@ def register(app: typer.Typer) -> None:
         data: str = data_opt,
         device: str = device_opt,
         run_dir: Path = typer.Option(None, "--run-dir"),
+        workers: int = typer.Option(1, "--workers", min=1, help="windows trained in parallel processes"),
+        ray_address: str = typer.Option(None, "--ray-address", help="run windows on a Ray cluster"),
         sets: list[str] = set_opt,
     ) -> None:
         """Retrain on every rolling window (split.rolling) and concatenate the out-of-sample predictions."""
@@ -109,7 +111,7 @@ def register(app: typer.Typer) -> None:
         cfg = resolve_config(config, data, device, sets)
         if cfg.split.scheme != "rolling":
             cfg.split.scheme = "rolling"
-        out = train_run(cfg, run_dir=run_dir, walkforward=True)
+        out = train_run(cfg, run_dir=run_dir, walkforward=True, workers=workers, ray_address=ray_address)
         print_metrics(out)
         console.print(f"wrote {out}")
 

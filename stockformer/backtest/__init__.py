@@ -1,1 +1,15 @@
-"""stockformer.backtest"""
+"""stockformer.backtest: strategies, the numba execution kernel, performance and the report."""
+
+from stockformer.backtest.engine import BacktestResult, run_backtest
+from stockformer.backtest.output import write_backtest
+from stockformer.backtest.predictions import load_predictions
+from stockformer.backtest.runner import backtest_run, latest_run
+
+__all__ = [
+    "BacktestResult",
+    "backtest_run",
+    "latest_run",
+    "load_predictions",
+    "run_backtest",
+    "write_backtest",
+]

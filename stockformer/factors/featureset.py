@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,12 +85,14 @@ class FeatureSet:
                         ["" if x is None else x for x in (self.industries or [])], dtype=str
                     ),
                     label_lag=np.array(self.label_lag),
+                    report_json=np.array(json.dumps(self.report, default=str)),
                 )
 
     @classmethod
     def load(cls, path: str | Path) -> FeatureSet:
         with np.load(path, allow_pickle=False) as z:
             inds = [s or None for s in z["industries"].tolist()]
+            report = json.loads(str(z["report_json"])) if "report_json" in z.files else {}
             return cls(
                 features=z["features"],
                 returns=z["returns"],
@@ -101,4 +104,5 @@ class FeatureSet:
                 feature_names=z["feature_names"].tolist(),
                 industries=inds or None,
                 label_lag=int(z["label_lag"]),
+                report=report,
             )

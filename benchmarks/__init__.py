@@ -1,0 +1,1 @@
+"""Speed and accuracy benchmarks: `python -m benchmarks.<name>` prints a Markdown table."""

@@ -1,0 +1,87 @@
+"""Trading-cost and market-rule presets, resolved into one flat CostModel.
+
+cn_a_share: commission 0.1% per side (the paper's setting; brokers charge 0.01-0.03% today, the paper
+models a conservative 0.1%), minimum 5 CNY per order, stamp duty on sells 0.1% until 2023-08-27 and
+0.05% from 2023-08-28 (the cut announced 2023-08-27), lots of 100 shares, a 10% daily price limit.
+us: 0.05% per side (a bps approximation of $0.005/share retail pricing), minimum $1, lot 1, no stamp
+duty, no price limits. none: no costs, fractional shares, no limits. custom: starts from `none`.
+Every explicit CostConfig field overrides the preset's value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+
+import numpy as np
+
+from stockformer.config import CostConfig
+
+TICK = 0.01  # price tick used by the limit-up / limit-down rule at the open
+STAMP_CUT_DAY = date(2023, 8, 28)  # first trading day with the 0.05% stamp duty
+
+
+@dataclass(frozen=True)
+class CostModel:
+    preset: str
+    buy_commission: float
+    sell_commission: float
+    min_commission: float
+    stamp_duty: float | None  # constant rate; None = the A-share schedule
+    slippage_bps: float
+    lot_size: int  # 0 = fractional shares
+    price_limit: float  # 0 = no limit rule
+
+    def stamp_rates(self, dates: np.ndarray) -> np.ndarray:
+        """Stamp-duty rate on sells for each trading day (datetime64[D] array)."""
+        if self.stamp_duty is not None:
+            return np.full(len(dates), float(self.stamp_duty))
+        cut = np.datetime64(STAMP_CUT_DAY, "D")
+        return np.where(dates.astype("datetime64[D]") < cut, 0.001, 0.0005)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        if out["stamp_duty"] is None:
+            out["stamp_duty"] = "0.001 before 2023-08-28, 0.0005 from"
+        return out
+
+
+_PRESETS: dict[str, dict] = {
+    "cn_a_share": dict(
+        buy_commission=0.001,
+        sell_commission=0.001,
+        min_commission=5.0,
+        stamp_duty=None,
+        slippage_bps=0.0,
+        lot_size=100,
+        price_limit=0.10,
+    ),
+    "us": dict(
+        buy_commission=0.0005,
+        sell_commission=0.0005,
+        min_commission=1.0,
+        stamp_duty=0.0,
+        slippage_bps=0.0,
+        lot_size=1,
+        price_limit=0.0,
+    ),
+    "none": dict(
+        buy_commission=0.0,
+        sell_commission=0.0,
+        min_commission=0.0,
+        stamp_duty=0.0,
+        slippage_bps=0.0,
+        lot_size=0,
+        price_limit=0.0,
+    ),
+}
+
+
+def resolve_costs(cfg: CostConfig) -> CostModel:
+    """Preset values overridden by every field the user set explicitly."""
+    base = dict(_PRESETS["none" if cfg.preset == "custom" else cfg.preset])
+    for key in base:
+        value = getattr(cfg, key)
+        if value is not None:
+            base[key] = value
+    return CostModel(preset=cfg.preset, **base)

@@ -1,0 +1,64 @@
+"""backtest_run: backtest the predictions of a run directory with its saved configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from stockformer.backtest.engine import BacktestResult, run_backtest
+from stockformer.backtest.output import write_backtest
+from stockformer.backtest.predictions import load_predictions
+from stockformer.config import load_config
+from stockformer.errors import DataError, RunError
+
+
+def latest_run(runs_dir: str | Path) -> Path:
+    """The most recently modified run directory under runs_dir."""
+    root = Path(runs_dir)
+    runs = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+    if not runs:
+        raise RunError(f"{root}: no run directories (train a model first)")
+    return max(runs, key=lambda p: p.stat().st_mtime)
+
+
+def load_benchmark(path: str | Path) -> pl.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: benchmark file not found")
+    try:
+        frame = pl.read_parquet(path) if path.suffix.lower() == ".parquet" else pl.read_csv(
+            path, try_parse_dates=True)
+    except Exception as err:
+        raise DataError(f"{path}: cannot read benchmark ({type(err).__name__})") from None
+    if not {"date", "close"} <= set(frame.columns):
+        raise DataError(f"{path}: benchmark needs columns date, close")
+    return frame
+
+
+def backtest_run(
+    run_dir: str | Path,
+    overrides: dict[str, Any] | None = None,
+    *,
+    predictions: str | Path | None = None,
+    data: str | Path | None = None,
+) -> BacktestResult:
+    """Read run_dir/config.yaml (+ dotted overrides), the run's predictions and the panel at
+    cfg.data.path; run; write run_dir/backtest/."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: run directory not found")
+    cfg_path = run_dir / "config.yaml"
+    cfg = load_config(cfg_path if cfg_path.is_file() else None, overrides)
+    pred_path = Path(predictions) if predictions else run_dir / "predictions.parquet"
+    if not pred_path.is_file():
+        raise RunError(f"{pred_path}: predictions not found (is the run complete?)")
+    preds = load_predictions(pred_path)
+    from stockformer.data.store import load_panel  # the data stage owns panel reading
+
+    panel = load_panel(data or cfg.data.path)
+    bench = load_benchmark(cfg.backtest.benchmark) if cfg.backtest.benchmark else None
+    result = run_backtest(preds, panel, cfg.backtest, bench)
+    write_backtest(result, run_dir / "backtest")
+    return result

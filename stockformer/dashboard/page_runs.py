@@ -1,0 +1,34 @@
+"""Run browser: every run under the root with its config, data range, model and headline metrics."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from stockformer.dashboard.format import SIGNAL_KEYS, metrics_table
+from stockformer.dashboard.runs import RunInfo, headline
+
+
+def render(infos: list[RunInfo]) -> None:
+    st.header("Runs")
+    rows = [headline(i) for i in infos]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    for info in infos:
+        if not info.ok:
+            st.error(f"Run {info.name}: {info.error}")
+            continue
+        label = f"{info.name} | {info.config.model.name}" if info.config else info.name
+        with st.expander(label, expanded=False):
+            for problem in info.problems:
+                st.warning(problem)
+            data = (info.metrics or {}).get("data") or {}
+            st.markdown(
+                f"**model** `{(info.metrics or {}).get('model', info.config.model.name)}` | "
+                f"**data** `{data.get('path', info.config.data.path)}` "
+                f"{data.get('start', '?')} .. {data.get('end', '?')} "
+                f"({data.get('stocks', '?')} stocks) | **test** {data.get('test_start', '?')} .. "
+                f"{data.get('test_end', '?')} | **seed** {(info.metrics or {}).get('seed', info.config.seed)}"
+            )
+            split = {s: (info.metrics or {}).get(s) for s in ("validation", "test")}
+            st.table(metrics_table(split, SIGNAL_KEYS))
+            st.code(info.config.to_yaml(), language="yaml")

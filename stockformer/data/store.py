@@ -1,0 +1,99 @@
+"""A dataset on disk: `panel.parquet` + `meta.json` (source, size, date range, report, fingerprint)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from stockformer import io
+from stockformer.data.validate import ValidationReport, validate
+from stockformer.errors import DataError
+
+PANEL_FILE = "panel.parquet"
+META_FILE = "meta.json"
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_dataset(
+    panel: pl.DataFrame,
+    out_dir: str | Path,
+    report: ValidationReport | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write `out_dir/panel.parquet` and `out_dir/meta.json` atomically; return `out_dir`."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"{out_dir}: exists and is not a directory")
+    target = out_dir / PANEL_FILE
+    fingerprint: dict[str, str] = {}
+
+    def _write(tmp: Path) -> None:
+        panel.write_parquet(tmp, compression="zstd", statistics=True)
+        fingerprint["sha256"] = file_sha256(tmp)  # hash the bytes that land on disk
+
+    io.atomic_write(target, _write)
+    info: dict[str, Any] = {
+        "source": (report.source if report else None),
+        "stocks": panel["symbol"].n_unique() if panel.height else 0,
+        "days": panel["date"].n_unique() if panel.height else 0,
+        "rows": panel.height,
+        "start": panel["date"].min() if panel.height else None,
+        "end": panel["date"].max() if panel.height else None,
+        "columns": panel.columns,
+        "report": report.to_dict() if report else None,
+        "fingerprint": fingerprint["sha256"],
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    info.update(meta or {})
+    io.write_json(out_dir / META_FILE, info)
+    return out_dir
+
+
+def load_meta(path: str | Path) -> dict[str, Any]:
+    """meta.json of a dataset directory (DataError when missing or unreadable)."""
+    path = Path(path)
+    if path.is_dir():
+        meta_path = path / META_FILE
+    elif path.is_file() and path.name == PANEL_FILE:
+        meta_path = path.with_name(META_FILE)
+    else:
+        raise DataError(f"{path}: no such dataset directory")
+    try:
+        return json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{meta_path}: not found (not a dataset directory?)") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise DataError(f"{meta_path}: unreadable ({err})") from None
+
+
+def load_panel(path: str | Path) -> pl.DataFrame:
+    """Load a dataset directory (panel.parquet inside) or a panel file (.parquet / .csv).
+
+    A dataset directory was validated when saved; a loose file is read and validated now
+    (not re-adjusted: raw vendor data goes through `import_panel`).
+    """
+    path = Path(path)
+    if path.is_dir() and (path / PANEL_FILE).is_file():
+        try:
+            return pl.read_parquet(path / PANEL_FILE)
+        except (OSError, pl.exceptions.PolarsError) as err:
+            raise DataError(f"{path / PANEL_FILE}: cannot read ({err})") from None
+    if not path.exists():
+        raise DataError(f"{path}: no such dataset or file")
+    from stockformer.data.loaders import read_any
+
+    # a panel file is canonical: its prices are already adjusted (no second adjustment)
+    panel, _ = validate(read_any(path), str(path))
+    return panel

@@ -1,0 +1,182 @@
+"""panel -> FeatureSet: Alpha360, preprocessing, labels, masks; cached by fingerprint.
+
+Features are computed in date chunks (each chunk needs only the dense raw arrays), so a caller
+can build any date range (`dates=slice(...)`) or stream chunks (`iter_feature_chunks`) without
+ever holding the full [T, N, 360] tensor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from stockformer.config import FeaturesConfig
+from stockformer.errors import ConfigError
+from stockformer.factors import preprocess
+from stockformer.factors.alpha360 import (
+    Alpha360Context,
+    alpha360_block,
+    feature_names,
+    make_context,
+)
+from stockformer.factors.cache import cache_path, fingerprint
+from stockformer.factors.dense import DensePanel, ffill, to_dense
+from stockformer.factors.featureset import FeatureSet
+from stockformer.factors.labels import daily_returns, label_lag, make_labels
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """Dense inputs plus everything that is computed once for all date chunks."""
+
+    dp: DensePanel
+    ctx: Alpha360Context
+    cfg: FeaturesConfig
+    labels: np.ndarray
+    mask: np.ndarray
+    returns: np.ndarray
+    log_mcap: np.ndarray | None
+    report: dict
+
+    @property
+    def feature_names(self) -> list[str]:
+        return feature_names(self.cfg.window)
+
+
+def prepare(panel: pl.DataFrame, cfg: FeaturesConfig, source: str = "panel") -> Prepared:
+    if not cfg.alpha360:
+        raise ConfigError("features.alpha360: false leaves no factors to build (Alpha360 is the "
+                          "only factor set)")
+    dp = to_dense(panel, source)
+    ctx, a_report = make_context(dp, cfg.window, cfg.fillna)
+    labels, mask, l_report = make_labels(dp, cfg.label_horizon, cfg.label_price, cfg.min_history)
+    log_mcap = None
+    if "market_cap" in dp.fields:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            log_mcap = np.log(np.where(dp.fields["market_cap"] > 0, dp.fields["market_cap"], np.nan))
+        log_mcap = ffill(log_mcap)  # exposures of a suspended day = its last known ones
+    if dp.industry is not None:
+        codes = np.where(dp.industry >= 0, dp.industry.astype(np.float64), np.nan)
+        dp.industry = np.nan_to_num(ffill(codes), nan=-1.0).astype(np.int32)
+    report = {**dp.report, **a_report, **l_report}
+    if cfg.neutralize:
+        missing = [c for c, x in (("industry", dp.industry), ("market_cap", log_mcap)) if x is None]
+        report["neutralize_on"] = [c for c in ("industry", "market_cap") if c not in missing]
+        if missing:
+            report["neutralize_note"] = f"panel has no {' / '.join(missing)}: not used"
+    return Prepared(dp, ctx, cfg, labels, mask, daily_returns(dp), log_mcap, report)
+
+
+def process_block(prep: Prepared, start: int, stop: int, stats: dict | None = None) -> np.ndarray:
+    """Alpha360 + preprocessing for dates [start, stop): float32 [C, N, F]."""
+    cfg = prep.cfg
+    block = alpha360_block(prep.ctx, start, stop)  # [F, C, N]
+    block[~np.isfinite(block)] = np.nan
+    present = prep.ctx.source[start:stop] >= 0  # stocks with features that day
+    if cfg.clip_mad is not None:
+        preprocess.clip_mad(block, cfg.clip_mad)
+    if cfg.zscore:
+        preprocess.zscore(block)
+    nan = np.isnan(block)
+    if stats is not None:
+        stats["nan_to_zero_cells"] = stats.get("nan_to_zero_cells", 0) + int(
+            (nan & present[None]).sum()
+        )
+    block[nan] = 0.0
+    has_exposure = prep.dp.industry is not None or prep.log_mcap is not None
+    if cfg.neutralize and has_exposure:
+        ind = None if prep.dp.industry is None else prep.dp.industry[start:stop]
+        mc = None if prep.log_mcap is None else prep.log_mcap[start:stop]
+        n_stats = preprocess.neutralize(block, present, ind, mc)
+        if stats is not None:
+            for k, v in n_stats.items():
+                stats[k] = stats.get(k, 0) + v
+        if cfg.zscore:
+            preprocess.zscore(block, present[None])
+        block[np.isnan(block)] = 0.0
+    block[:, ~present] = 0.0
+    return block.transpose(1, 2, 0)
+
+
+def iter_feature_chunks(
+    prep: Prepared, start: int = 0, stop: int | None = None, chunk: int = 32,
+    stats: dict | None = None,
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield (a, b, features [b - a, N, F] float32) for consecutive date chunks."""
+    stop = prep.dp.shape[0] if stop is None else stop
+    for a in range(start, stop, chunk):
+        b = min(a + chunk, stop)
+        yield a, b, process_block(prep, a, b, stats)
+
+
+def _industries(dp: DensePanel) -> list[str | None] | None:
+    if dp.industry is None:
+        return None
+    codes = np.where(dp.industry >= 0, dp.industry, -1)
+    # last known industry per stock
+    t = codes.shape[0]
+    last = np.where(codes >= 0, np.arange(t)[:, None], -1).max(axis=0)
+    out: list[str | None] = []
+    for n, row in enumerate(last):
+        out.append(None if row < 0 else dp.industry_names[codes[row, n]])
+    return out
+
+
+def build_features(
+    panel: pl.DataFrame,
+    cfg: FeaturesConfig,
+    *,
+    use_cache: bool = True,
+    dates: slice | None = None,
+    chunk: int = 32,
+) -> FeatureSet:
+    """Build (or load from cache) the FeatureSet; `dates` restricts it to a date range
+    (positions on the panel's calendar; labels and masks still use the whole panel)."""
+    key = None
+    if use_cache and cfg.cache_dir is not None and dates is None:
+        key = fingerprint(panel, cfg)
+        path = cache_path(cfg.cache_dir, key)
+        if path.is_file():
+            log.info("features: cache hit %s", path)
+            fs = FeatureSet.load(path)
+            fs.report = {**fs.report, "cache": "hit", "cache_path": str(path)}
+            return fs
+    prep = prepare(panel, cfg)
+    t = prep.dp.shape[0]
+    start, stop, _ = (dates or slice(None)).indices(t)
+    stop = max(stop, start)
+    n, f = len(prep.dp.symbols), len(prep.feature_names)
+    feats = np.empty((stop - start, n, f), dtype=np.float32)
+    stats: dict = {}
+    for a, b, x in iter_feature_chunks(prep, start, stop, chunk, stats):
+        feats[a - start : b - start] = x
+    report = {**prep.report, **stats, "features_shape": list(feats.shape)}
+    sl = slice(start, stop)
+    fs = FeatureSet(
+        features=feats,
+        returns=prep.returns[sl],
+        labels=prep.labels[sl],
+        mask=prep.mask[sl],
+        valid=prep.dp.valid[sl].copy(),
+        dates=prep.dp.dates[sl],
+        symbols=list(prep.dp.symbols),
+        feature_names=prep.feature_names,
+        industries=_industries(prep.dp),
+        label_lag=label_lag(cfg.label_horizon),
+        report=report,
+    )
+    if key is not None:
+        path = cache_path(cfg.cache_dir, key)  # type: ignore[arg-type]
+        fs.save(path)
+        fs.report["cache"] = "miss"
+        fs.report["cache_path"] = str(path)
+    return fs
+
+
+__all__ = ["Prepared", "build_features", "iter_feature_chunks", "prepare", "process_block"]

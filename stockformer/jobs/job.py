@@ -1,0 +1,139 @@
+"""The daily prediction job: calendar check, lock, idempotence, data update, predict, write,
+manifest. Every failure is logged with its traceback to <out>/job.log and recorded in the
+manifest as `failed` before it propagates (the CLI turns it into one line and a non-zero exit).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from stockformer.jobs.lock import job_lock
+from stockformer.jobs.manifest import ManifestEntry, append_manifest
+from stockformer.jobs.outputs import prediction_path, previous_target, write_outputs
+
+log = logging.getLogger("stockformer.jobs")
+
+LOG_FILE = "job.log"
+LOCK_FILE = ".lock"
+
+
+@dataclass
+class JobResult:
+    status: str  # success | exists | holiday
+    day: date
+    message: str
+    parquet: Path | None = None
+    csv: Path | None = None
+    rows: int = 0
+    wall_seconds: float = 0.0
+
+
+def _file_logger(out_dir: Path) -> logging.Handler:
+    handler = logging.FileHandler(out_dir / LOG_FILE, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False  # the log file gets the detail; the console gets one line
+    return handler
+
+
+def is_trading_day(day: date, calendar: str) -> bool:
+    from stockformer.data.calendar import is_trading_day as _is
+
+    return bool(_is(day, calendar))
+
+
+def run_job(
+    run: str | Path,
+    data: str | Path,
+    *,
+    out: str | Path | None = None,
+    day: date | None = None,
+    force: bool = False,
+    calendar: str | None = None,
+    device: str = "cpu",
+    today: date | None = None,
+) -> JobResult:
+    """Predict `day` (default: `today`, i.e. the local date) with the run at `run`."""
+    from stockformer.config import JobConfig
+    from stockformer.errors import StockformerError
+    from stockformer.jobs.lock import JobLockedError
+    from stockformer.jobs.runinfo import load_run
+
+    started = time.perf_counter()
+    day = day or today or date.today()
+    info, run_error = None, None
+    try:
+        info = load_run(run)
+    except StockformerError as err:  # still logged and recorded below, under the lock
+        run_error = err
+    out_dir = Path(out or (info.cfg.job.out if info else JobConfig().out))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cal = calendar or (info.cfg.job.calendar if info else JobConfig().calendar)
+    handler = _file_logger(out_dir)
+    try:
+        # a second concurrent job stops here (JobLockedError), before touching anything
+        with job_lock(out_dir / LOCK_FILE):
+            try:
+                if run_error is not None:
+                    raise run_error
+                return _locked(info, data, out_dir, day, force, cal, device, started)
+            except Exception as err:
+                wall = time.perf_counter() - started
+                line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                message = f"{type(err).__name__}: {line}"
+                log.error("predict %s failed: %s\n%s", day, message, traceback.format_exc())
+                append_manifest(out_dir, ManifestEntry(
+                    date=day, run_id=info.run_id if info else Path(run).name,
+                    model_hash=info.model_hash if info else None, data_cutoff=None, rows=0,
+                    wall_seconds=wall, status="failed", generated_at=datetime.now(),
+                    message=message))
+                raise
+    except JobLockedError as err:
+        log.error("predict %s not started: %s", day, err)
+        raise
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _locked(info, data, out_dir: Path, day: date, force: bool, cal: str, device: str,
+            started: float) -> JobResult:
+    from stockformer.jobs.daily import predict_day
+    from stockformer.jobs.update import load_data
+
+    if cal != "data" and not is_trading_day(day, cal):
+        msg = f"{day} is not a trading day on {cal}: nothing to do"
+        log.info(msg)
+        return JobResult("holiday", day, msg)
+    target = prediction_path(out_dir, day)
+    if target.is_file() and not force:
+        msg = f"{target} exists: nothing rewritten (use --force to recompute)"
+        log.info(msg)
+        return JobResult("exists", day, msg, parquet=target, csv=target.with_suffix(".csv"))
+    upd = load_data(data, day)
+    panel = upd.panel
+    if cal == "data" and panel.filter(panel["date"] == day).height == 0 \
+            and (panel.height == 0 or panel["date"].max() > day):
+        msg = f"{day} is not a trading day in the data ({upd.origin}): nothing to do"
+        log.info(msg)
+        return JobResult("holiday", day, msg)
+    prev_day, previous = previous_target(out_dir, day)
+    pred = predict_day(info, panel, day, previous, device=device)
+    pred.previous_date = prev_day
+    parquet, csv = write_outputs(out_dir, day, pred.table)
+    wall = time.perf_counter() - started
+    summary = pred.summary()
+    if upd.new_rows:
+        summary += f"; data: {upd.new_rows} new rows"
+    append_manifest(out_dir, ManifestEntry(
+        date=day, run_id=info.run_id, model_hash=info.model_hash, data_cutoff=pred.data_cutoff,
+        rows=pred.table.height, wall_seconds=wall, status="success", generated_at=datetime.now(),
+        message=summary))
+    log.info("predict %s ok in %.1fs: %s -> %s", day, wall, summary, parquet)
+    return JobResult("success", day, summary, parquet, csv, pred.table.height, wall)

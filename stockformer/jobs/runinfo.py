@@ -1,0 +1,100 @@
+"""What the daily job needs from a run directory, checked once: config, universe, model hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from stockformer.config import Config, load_config
+from stockformer.errors import CheckpointError, RunError
+
+TRADE_OUTPUTS = ("regression", "classification", "blend")
+
+
+@dataclass
+class RunInfo:
+    path: Path
+    run_id: str
+    cfg: Config
+    symbols: list[str]  # the model's universe, in model order
+    feature_names: list[str] | None  # None when the run did not record them
+    trade_output: str
+    model_hash: str  # sha256 of model.pt
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_json(path: Path, what: str):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path}: missing ({what}); is this a complete run directory?") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise RunError(f"{path}: unreadable ({type(err).__name__}: {err})") from None
+
+
+def load_run(path: str | Path) -> RunInfo:
+    """Read runs/<id>/: config.yaml, symbols.json, metrics.json (trade output), model.pt hash."""
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"{path}: run directory not found")
+    cfg = load_config(path / "config.yaml")
+    symbols = _read_json(path / "symbols.json", "the model's symbol list")
+    if not isinstance(symbols, list) or not symbols or not all(isinstance(s, str) for s in symbols):
+        raise RunError(f"{path / 'symbols.json'}: expected a non-empty list of symbols")
+    names_path = path / "feature_names.json"
+    names = _read_json(names_path, "feature names") if names_path.is_file() else None
+    metrics = _read_json(path / "metrics.json", "the run's metrics and trade output")
+    trade_output = metrics.get("trade_output", "regression")
+    if trade_output not in TRADE_OUTPUTS:
+        raise RunError(f"{path / 'metrics.json'}: trade_output {trade_output!r} is not one of "
+                       f"{', '.join(TRADE_OUTPUTS)}")
+    model_path = path / "model.pt"
+    if not model_path.is_file():
+        raise RunError(f"{model_path}: missing (the trained weights)")
+    return RunInfo(path, path.resolve().name, cfg, symbols, names, trade_output,
+                   sha256_file(model_path))
+
+
+def load_graph(info: RunInfo):
+    """The run's graph (fitted on its training period; the job never refits it)."""
+    from stockformer.graph import StockGraph
+
+    gpath = info.path / "graph.npz"
+    if not gpath.is_file():
+        raise RunError(f"{gpath}: missing (the run's stock graph)")
+    try:
+        graph = StockGraph.load(gpath)
+    except (OSError, KeyError, ValueError) as err:
+        raise CheckpointError(f"{gpath}: unreadable ({type(err).__name__}: {err})") from None
+    n = graph.adjacency.shape[0] if getattr(graph, "adjacency", None) is not None else None
+    if n is not None and n != len(info.symbols):
+        raise CheckpointError(f"{gpath}: graph has {n} stocks but symbols.json lists "
+                              f"{len(info.symbols)}: the run directory is inconsistent")
+    return graph
+
+
+def load_model(info: RunInfo, n_features: int, graph):
+    """Build the run's model and load model.pt strictly; a shape mismatch is one clear line."""
+    import torch
+
+    from stockformer.model.registry import build_model
+
+    model = build_model(info.cfg.model, n_features, len(info.symbols), graph)
+    mpath = info.path / "model.pt"
+    try:
+        state = torch.load(mpath, map_location="cpu", weights_only=True)
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, OSError, EOFError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{mpath}: does not match a {info.cfg.model.name} model with "
+                              f"{n_features} features x {len(info.symbols)} stocks ({first})") from None
+    return model.eval()  # trainer.predict moves it to the resolved device

@@ -1,0 +1,195 @@
+"""The Stockformer model (PAPER.md "Model"): decoupling flow layer, dual-frequency
+spatiotemporal encoder, fusion decoder and the four shared heads.
+
+forward(batch) -> {reg [B,T2,N], logits [B,T2,N,2], reg_low, logits_low}.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from torch import nn
+
+from stockformer.config import ModelConfig
+from stockformer.model.checks import InputShapeError, check_tensor, require
+from stockformer.model.layers import FFN, CausalDilatedConv, CausalTemporalAttention, ResidualFFN
+from stockformer.model.spatial import DenseSpatialAttention, SparseSpatialAttention, topk_edges
+from stockformer.model.time_embedding import TimeEmbedding
+from stockformer.model.wavelet import WaveletSplit
+
+log = logging.getLogger(__name__)
+
+
+class DecouplingFlow(nn.Module):
+    """Per band: FFN (F + 2) -> d -> d on [band value, up/down indicator, F factors].
+
+    The first layers of the two band FFNs share one matmul over the factors (a Linear F -> 2d
+    split in halves), which is exactly two separate Linear(F + 2, d) without copying x twice.
+    """
+
+    def __init__(self, n_features: int, d: int, dropout: float) -> None:
+        super().__init__()
+        self.d = d
+        self.factors = nn.Linear(n_features, 2 * d)
+        self.scalars = nn.Linear(2, 2 * d, bias=False)  # (band, indicator) weights for each band
+        self.second = nn.ModuleList([nn.Linear(d, d), nn.Linear(d, d)])
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, up: torch.Tensor):
+        fx = self.factors(x)  # [B, T, N, 2d]
+        w = self.scalars.weight  # [2d, 2]: column 0 band, column 1 indicator
+        outs = []
+        for i, band in enumerate((low, high)):
+            sl = slice(i * self.d, (i + 1) * self.d)
+            hid = fx[..., sl] + band.unsqueeze(-1) * w[sl, 0] + up.unsqueeze(-1) * w[sl, 1]
+            outs.append(self.second[i](self.drop(torch.relu(hid))))
+        return outs[0], outs[1]
+
+
+class FusionDecoder(nn.Module):
+    """Fusion over the T2 predicted steps, low band as query (causal over the steps)."""
+
+    def __init__(self, d: int, heads: int, dropout: float, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+        if mode != "add":
+            self.cross = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
+        if mode == "paper":
+            self.self_att = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
+        self.norm = nn.LayerNorm(d)
+        self.ffn = ResidualFFN(d, dropout)
+
+    def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        b, t, n, d = low.shape
+        if self.mode == "add":
+            return self.ffn(self.norm(low + high))
+        seq_l = low.permute(0, 2, 1, 3).reshape(b * n, t, d)
+        seq_h = high.permute(0, 2, 1, 3).reshape(b * n, t, d)
+        future = torch.ones(t, t, dtype=torch.bool, device=low.device).triu(1)  # True = blocked
+        fused = self.cross(seq_l, seq_h, seq_h, attn_mask=future, need_weights=False)[0]
+        if self.mode == "paper":  # Eq. 11: Att(l, l, l) + Att(l, h, h)
+            fused = fused + self.self_att(seq_l, seq_l, seq_l, attn_mask=future, need_weights=False)[0]
+        fused = fused.view(b, n, t, d).permute(0, 2, 1, 3)
+        return self.ffn(self.norm(low + fused))
+
+
+class Stockformer(nn.Module):
+    def __init__(self, cfg: ModelConfig, n_features: int, n_stocks: int, graph=None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.n_features, self.n_stocks = n_features, n_stocks
+        d, heads, p = cfg.d_model, cfg.heads, cfg.dropout
+        self.split = WaveletSplit(cfg.wavelet, cfg.wavelet_level, cfg.t1)
+        self.target_split = WaveletSplit(cfg.wavelet, cfg.wavelet_level, cfg.t2)
+        self.decouple = DecouplingFlow(n_features, d, p)
+        self.time_emb = None if cfg.time_embedding == "none" else TimeEmbedding(cfg.time_embedding, d)
+
+        emb = None if graph is None else getattr(graph, "embedding", None)
+        self.graph_dim = None
+        self.graph_proj: nn.Module | None = None
+        if cfg.use_graph and emb is not None:
+            emb = torch.as_tensor(np.asarray(emb), dtype=torch.float32)
+            if emb.shape[0] != n_stocks:
+                raise InputShapeError(f"graph.embedding: got {emb.shape[0]} stocks, expected {n_stocks}")
+            self.graph_dim = int(emb.shape[1])
+            self.graph_proj = nn.Identity() if self.graph_dim == d else nn.Linear(self.graph_dim, d)
+        self.register_buffer("graph_emb", emb if self.graph_proj is not None else None, persistent=False)
+
+        edges = None
+        if cfg.spatial_attention == "sparse":
+            if graph is None or getattr(graph, "edge_index", None) is None:
+                raise InputShapeError("spatial_attention=sparse: needs a graph with edge_index")
+            ei = torch.as_tensor(np.asarray(graph.edge_index), dtype=torch.long)
+            ew = getattr(graph, "edge_weight", None)
+            ew = None if ew is None else torch.as_tensor(np.asarray(ew), dtype=torch.float32)
+            edges = topk_edges(ei, ew, n_stocks, cfg.sparse_k)
+        self.register_buffer("edges", edges, persistent=False)
+
+        def spatial() -> nn.Module:
+            if cfg.spatial_attention == "sparse":
+                return SparseSpatialAttention(d, heads, p)
+            return DenseSpatialAttention(d, heads, p, cfg.spatial_attention, cfg.attn_chunk)
+
+        layers = range(cfg.layers)
+        self.low_temporal = nn.ModuleList(
+            [CausalTemporalAttention(d, heads, p) for _ in layers] if cfg.use_temporal else []
+        )
+        dil = [2**i if cfg.dilation == "paper" else 1 for i in layers]
+        self.high_temporal = nn.ModuleList(
+            [CausalDilatedConv(d, dil[i], p) for i in layers] if cfg.use_temporal else []
+        )
+        self.low_spatial = nn.ModuleList([spatial() for _ in layers])
+        self.high_spatial = nn.ModuleList([spatial() for _ in layers])
+
+        # time predictor T1 -> T2: a 1x1 convolution with time as channels, one per band
+        self.low_time = nn.Conv2d(cfg.t1, cfg.t2, kernel_size=1)
+        self.high_time = nn.Conv2d(cfg.t1, cfg.t2, kernel_size=1)
+        self.fusion = FusionDecoder(d, heads, p, cfg.fusion)
+        self.reg_head = FFN(d, d, 1, p)
+        self.cls_head = FFN(d, d, 2, p)
+
+    # -- inputs ---------------------------------------------------------------------------
+    def _check(self, batch: dict[str, torch.Tensor]) -> tuple[int, int]:
+        x = require(batch, "x")
+        check_tensor("x", x, (None, self.cfg.t1, self.n_stocks, self.n_features), "float")
+        b = x.shape[0]
+        check_tensor("ret", require(batch, "ret"), (b, self.cfg.t1, self.n_stocks), "float")
+        check_tensor("valid", require(batch, "valid"), (b, self.cfg.t1, self.n_stocks), "bool")
+        if self.time_emb is not None:
+            check_tensor("time", require(batch, "time"), (b, self.cfg.t1, 2), "int")
+        if "graph_emb" in batch and self.graph_dim is not None:
+            check_tensor("graph_emb", batch["graph_emb"], (self.n_stocks, self.graph_dim), "float")
+        return b, self.n_stocks
+
+    def _graph_pe(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        if self.graph_proj is None:
+            return None
+        emb = batch.get("graph_emb", self.graph_emb)
+        return self.graph_proj(emb.to(self.graph_emb.dtype))
+
+    def low_target(self, y: torch.Tensor) -> torch.Tensor:
+        """Wavelet low band of the T2 target window y [B, T2, N] (y itself without wavelets)."""
+        if not self.cfg.use_wavelet:
+            return y
+        return self.target_split(y.transpose(1, 2))[0].transpose(1, 2)
+
+    # -- model ----------------------------------------------------------------------------
+    def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both encoder branches over the T1 history steps: (low, high) [B, T1, N, D]."""
+        self._check(batch)
+        x, ret, valid = batch["x"], batch["ret"], batch["valid"]
+        if self.cfg.use_wavelet:
+            low_r, high_r = (z.transpose(1, 2) for z in self.split(ret.transpose(1, 2)))
+        else:
+            low_r = high_r = ret
+        up = (ret > 0).to(x.dtype)
+        low, high = self.decouple(x, low_r, high_r, up)
+        if self.time_emb is not None:
+            te = self.time_emb(batch["time"])
+            low, high = low + te, high + te
+        pe = self._graph_pe(batch)
+        for i in range(self.cfg.layers):
+            if self.cfg.use_temporal:
+                low = self.low_temporal[i](low, valid)
+                high = self.high_temporal[i](high, valid)
+            low = self.low_spatial[i](low, valid, pe, self.edges)
+            high = self.high_spatial[i](high, valid, pe, self.edges)
+        return low, high
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        low, high = self.encode(batch)
+        low = self.low_time(low)  # [B, T2, N, D]
+        high = self.high_time(high)
+        fused = self.fusion(low, high)
+        return {
+            "reg": self.reg_head(fused).squeeze(-1),
+            "logits": self.cls_head(fused),
+            "reg_low": self.reg_head(low).squeeze(-1),
+            "logits_low": self.cls_head(low),
+        }
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,109 @@
+"""The dashboard in a real chromium: `streamlit run app.py` against a fixture run, driven
+with Playwright. Skips only where Debian's chromium is not installed (.ci/run installs it)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from dashboard_fixtures import summary_of, write_run
+
+from stockformer.dashboard.format import fmt
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+REPO = Path(__file__).resolve().parents[1]
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
+
+
+@pytest.fixture
+def server(tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium chromium-driver)")
+    pytest.importorskip("playwright.sync_api")
+    root = tmp_path / "runs"
+    run = write_run(root, "demo", stocks=30, days=200)
+    port = _free_port()
+    env = dict(os.environ, STOCKFORMER_RUNS=str(root), STOCKFORMER_PREDICTIONS=str(tmp_path / "p"))
+    log = open(tmp_path / "streamlit.log", "wb")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+            "--server.port", str(port), "--server.address", "127.0.0.1",
+            "--browser.gatherUsageStats", "false",
+        ],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url, run
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_performance_page_in_chromium(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    url, run = server
+    sharpe = fmt("sharpe", summary_of(run)["sharpe"])
+    total = fmt("total_return", summary_of(run)["total_return"])
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2200})
+            page.goto(url, wait_until="domcontentloaded", timeout=30_000)
+            sidebar = page.get_by_test_id("stSidebar")
+            sidebar.get_by_text("Performance", exact=True).click(timeout=30_000)
+            chart = page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").first
+            chart.wait_for(state="visible", timeout=30_000)
+            # the equity chart draws the three curves, named in its legend
+            legend = chart.locator(".legend .traces")
+            assert legend.count() == 3
+            assert [legend.nth(i).text_content().strip() for i in range(3)] == ["strategy", "benchmark", "excess"]
+            table = page.get_by_test_id("stTable").first
+            table.wait_for(timeout=30_000)
+            text = table.inner_text()
+            assert "sharpe" in text and sharpe in text and total in text
+            page.wait_for_timeout(500)  # let plotly finish its transitions for the screenshot
+            shot = tmp_path / "performance.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            assert not page.get_by_test_id("stException").count()
+        finally:
+            browser.close()
