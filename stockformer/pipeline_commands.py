@@ -149,24 +149,30 @@ def register(app: typer.Typer) -> None:
         sets: list[str] = set_opt,
     ) -> None:
         """The whole pipeline on the embedded synthetic market: data, train, predict, backtest, report."""
-        from stockformer.backtest import backtest_run, write_backtest
+        from stockformer.backtest import backtest_run
+        from stockformer.data.store import load_panel
+        from stockformer.jobs.job import run_job
         from stockformer.train.run import train_run
 
         cfg = resolve_config(config, None, device, sets)
-        console.rule("1/3 data")
+        console.rule("1/4 data")
         ensure_data(cfg)
-        console.rule("2/3 train and predict")
+        console.rule("2/4 train and predict")
         run_dir = train_run(cfg)
         print_metrics(run_dir)
-        console.rule("3/3 backtest")
-        result = backtest_run(run_dir)
-        write_backtest(result, run_dir / "backtest")
+        console.rule("3/4 backtest")
+        result = backtest_run(run_dir)  # writes run_dir/backtest/
         s = result.summary
         console.print(
             f"backtest: total return {s['total_return']:.2%}, annualized {s['annualized_return']:.2%}, "
             f"Sharpe {s['sharpe']:.2f}, max drawdown {s['max_drawdown']:.2%}, "
             f"excess (ann.) {s['excess_annualized_return']:.2%}, turnover {s['turnover']:.2f}"
         )
+        console.rule("4/4 daily job: picks for the day after the last date")
+        last = load_panel(cfg.data.path).get_column("date").max()
+        job = run_job(run_dir, cfg.data.path, out=cfg.job.out, day=last, force=True, calendar="data")
+        console.print(f"daily job: {job.status}, {job.rows} picks -> {job.parquet}")
         console.print(f"[bold green]demo done[/]: run directory {run_dir}\n"
                       f"  report: {run_dir / 'backtest' / 'report.html'}\n"
+                      f"  picks:  {job.parquet}\n"
                       f"  dashboard: make app  (streamlit run app.py)")

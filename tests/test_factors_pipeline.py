@@ -178,3 +178,23 @@ def test_no_look_ahead(panel):
     lag = base.label_lag
     np.testing.assert_array_equal(moved.labels[: t - lag + 1], base.labels[: t - lag + 1])
     assert not np.array_equal(moved.labels[: t + 1], base.labels[: t + 1])
+
+
+@pytest.mark.parametrize(("do_clip", "do_z"), [(True, True), (False, True), (True, False)])
+def test_compiled_kernel_matches_numpy_reference(do_clip, do_z):
+    from stockformer.factors import kernels
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_t(2, size=(3, 5, 41)).astype(np.float32)
+    x[0, 0, :7] = np.nan
+    x[1, 2, :] = np.nan
+    ref = x.copy()
+    if do_clip:
+        preprocess.clip_mad(ref, 3.0)
+    if do_z:
+        preprocess.zscore(ref)
+    present = np.ones((3, 41), dtype=bool)
+    got = x.copy()
+    nan_cells = kernels.clip_zscore_fill(got, 3.0, do_clip, do_z, present)
+    np.testing.assert_allclose(got, np.nan_to_num(ref, nan=0.0), rtol=1e-5, atol=1e-5)
+    assert nan_cells.tolist() == [7, 41, 0]

@@ -38,6 +38,54 @@ def alpha360_gather(comp, src, window, close_j, volume_j, eps, out):  # pragma: 
                     out[c, f * window + k, n] = comp[f, r, n] / base if r >= 0 else np.nan
 
 
+@nb.njit(cache=True)
+def _select(a, m, k):  # pragma: no cover - compiled
+    """Partially order a[:m] in place so that a[k] is the k-th smallest (quickselect with a
+    median-of-three pivot); returns a[k]."""
+    lo, hi = 0, m - 1
+    while hi > lo:
+        mid = (lo + hi) // 2
+        # median of three to the middle
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        pivot = a[mid]
+        i, j = lo, hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return a[k]
+    return a[k]
+
+
+@nb.njit(cache=True)
+def _median(a, m):  # pragma: no cover - compiled
+    """Median of a[:m] (reorders a[:m])."""
+    k = m // 2
+    upper = _select(a, m, k)
+    if m % 2 == 1:
+        return upper
+    lower = a[0]
+    for q in range(1, k):  # after selection a[:k] holds the k smallest
+        if a[q] > lower:
+            lower = a[q]
+    return 0.5 * (lower + upper)
+
+
 @nb.njit(parallel=True, cache=True)
 def clip_zscore_fill(block, k, do_clip, do_z, present):  # pragma: no cover
     """In place per row of block [C, F, N]: clip to median +- k * 1.4826 * MAD, z-score over
@@ -60,10 +108,10 @@ def clip_zscore_fill(block, k, do_clip, do_z, present):  # pragma: no cover
                 row[:] = 0.0
                 continue
             if do_clip:
-                med = np.median(buf[:m])
+                med = _median(buf, m)
                 for q in range(m):
                     buf[q] = abs(buf[q] - med)
-                mad = np.median(buf[:m]) * MAD_SCALE
+                mad = _median(buf, m) * MAD_SCALE
                 lo, hi = med - k * mad, med + k * mad
                 for n in range(n_n):
                     v = row[n]
@@ -97,26 +145,34 @@ def zscore_present_to(block, present, do_z, out):  # pragma: no cover
     """out[c, n, f] = z-score of block[c, f, n] over the present stocks of date c (0 for the
     others, and everywhere a row has no spread); writes the [C, N, F] output layout."""
     c_n, f_n, n_n = block.shape
+    tile = 32
     for c in nb.prange(c_n):
         cnt = 0
         for n in range(n_n):
             if present[c, n]:
                 cnt += 1
-        for f in range(f_n):
-            row = block[c, f]
-            mean, inv = 0.0, 1.0
-            if do_z and cnt > 0:
+        mean = np.zeros(f_n)
+        inv = np.ones(f_n)
+        if do_z and cnt > 0:
+            for f in range(f_n):
+                row = block[c, f]
                 s = 0.0
                 for n in range(n_n):
                     if present[c, n]:
                         s += row[n]
-                mean = s / cnt
+                mu = s / cnt
                 ss = 0.0
                 for n in range(n_n):
                     if present[c, n]:
-                        d = row[n] - mean
+                        d = row[n] - mu
                         ss += d * d
                 std = np.sqrt(ss / cnt)
-                inv = 1.0 / std if std > 0 else 0.0
-            for n in range(n_n):
-                out[c, n, f] = (row[n] - mean) * inv if present[c, n] else 0.0
+                mean[f] = mu
+                inv[f] = 1.0 / std if std > 0 else 0.0
+        # tiled transpose: a few output rows stay in cache while the features stream by
+        for n0 in range(0, n_n, tile):
+            n1 = min(n0 + tile, n_n)
+            for f in range(f_n):
+                mu, sc = mean[f], inv[f]
+                for n in range(n0, n1):
+                    out[c, n, f] = (block[c, f, n] - mu) * sc if present[c, n] else 0.0

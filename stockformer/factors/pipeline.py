@@ -16,7 +16,7 @@ import polars as pl
 
 from stockformer.config import FeaturesConfig
 from stockformer.errors import ConfigError
-from stockformer.factors import preprocess
+from stockformer.factors import kernels, preprocess
 from stockformer.factors.alpha360 import (
     Alpha360Context,
     alpha360_block,
@@ -76,32 +76,26 @@ def prepare(panel: pl.DataFrame, cfg: FeaturesConfig, source: str = "panel") -> 
 def process_block(prep: Prepared, start: int, stop: int, stats: dict | None = None) -> np.ndarray:
     """Alpha360 + preprocessing for dates [start, stop): float32 [C, N, F]."""
     cfg = prep.cfg
-    block = alpha360_block(prep.ctx, start, stop)  # [F, C, N]
-    block[~np.isfinite(block)] = np.nan
-    present = prep.ctx.source[start:stop] >= 0  # stocks with features that day
-    if cfg.clip_mad is not None:
-        preprocess.clip_mad(block, cfg.clip_mad)
-    if cfg.zscore:
-        preprocess.zscore(block)
-    nan = np.isnan(block)
+    block = alpha360_block(prep.ctx, start, stop)  # [C, F, N], raw ratios, NaN = unknown
+    present = np.ascontiguousarray(prep.ctx.source[start:stop] >= 0)  # stocks with features
+    k = cfg.clip_mad if cfg.clip_mad is not None else 0.0
+    nan_cells = kernels.clip_zscore_fill(block, k, cfg.clip_mad is not None, cfg.zscore, present)
     if stats is not None:
-        stats["nan_to_zero_cells"] = stats.get("nan_to_zero_cells", 0) + int(
-            (nan & present[None]).sum()
-        )
-    block[nan] = 0.0
+        stats["nan_to_zero_cells"] = stats.get("nan_to_zero_cells", 0) + int(nan_cells.sum())
+    block *= present[:, None, :]  # absent stocks are 0 before the regression
     has_exposure = prep.dp.industry is not None or prep.log_mcap is not None
-    if cfg.neutralize and has_exposure:
+    neutral = cfg.neutralize and has_exposure
+    if neutral:
         ind = None if prep.dp.industry is None else prep.dp.industry[start:stop]
         mc = None if prep.log_mcap is None else prep.log_mcap[start:stop]
         n_stats = preprocess.neutralize(block, present, ind, mc)
         if stats is not None:
-            for k, v in n_stats.items():
-                stats[k] = stats.get(k, 0) + v
-        if cfg.zscore:
-            preprocess.zscore(block, present[None])
-        block[np.isnan(block)] = 0.0
-    block[:, ~present] = 0.0
-    return block.transpose(1, 2, 0)
+            for key, v in n_stats.items():
+                stats[key] = stats.get(key, 0) + v
+    out = np.empty((stop - start, block.shape[2], block.shape[1]), dtype=np.float32)
+    # re-z-score after neutralization (a plain transpose when there was none)
+    kernels.zscore_present_to(block, present, neutral and cfg.zscore, out)
+    return out
 
 
 def iter_feature_chunks(

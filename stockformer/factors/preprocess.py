@@ -53,46 +53,60 @@ def zscore(block: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
     return block
 
 
+def exposures(
+    present: np.ndarray, industry: np.ndarray | None, log_mcap: np.ndarray | None
+) -> tuple[np.ndarray, int, int]:
+    """Orthonormal basis Q [N, K] of one date's exposures (industry dummies, or an intercept,
+    plus standardised log market cap), rows of absent stocks zero; and the counts of present
+    stocks without industry / without market cap."""
+    n = present.shape[0]
+    cols = []
+    no_ind = no_mc = 0
+    if industry is not None:
+        codes = np.where(present, industry, -2)
+        no_ind = int((present & (industry < 0)).sum())
+        for g in np.unique(codes[present]):  # unknown industry (-1) is a group of its own
+            cols.append((codes == g).astype(np.float64))
+    else:
+        cols.append(present.astype(np.float64))
+    if log_mcap is not None:
+        ok = present & np.isfinite(log_mcap)
+        no_mc = int((present & ~ok).sum())
+        if ok.sum() >= 2:
+            m = log_mcap[ok]
+            sd = m.std()
+            z = np.zeros(n)
+            z[ok] = (m - m.mean()) / (sd if sd > 0 else 1.0)
+            cols.append(z)
+    x = np.stack(cols, axis=1)
+    q, r = np.linalg.qr(x)
+    keep = np.abs(np.diag(r)) > 1e-10 * max(1.0, float(np.abs(r).max()))
+    return q[:, keep], no_ind, no_mc
+
+
 def neutralize(
     block: np.ndarray,
     present: np.ndarray,
     industry: np.ndarray | None,
     log_mcap: np.ndarray | None,
 ) -> dict:
-    """In place OLS residual of block [F, C, N] per date c on the exposures of that date.
+    """In place OLS residual of block [C, F, N] per date c on that date's exposures, over the
+    stocks present that day (absent stocks must be 0 and stay 0; NaN must already be 0).
 
-    present [C, N]: stocks that count that day; industry [C, N] int (-1 unknown);
-    log_mcap [C, N] float (NaN unknown). NaN features must already be 0 (the mean)."""
-    f, c, n = block.shape
+    present [C, N]; industry [C, N] int (-1 unknown); log_mcap [C, N] float (NaN unknown)."""
     stats = {"no_industry_cells": 0, "no_market_cap_cells": 0, "dates_neutralized": 0}
-    for d in range(c):
-        idx = np.flatnonzero(present[d])
-        if idx.size < 3:
+    for d in range(block.shape[0]):
+        if present[d].sum() < 3:
             continue
-        cols = []
-        if industry is not None:
-            codes = industry[d, idx]
-            stats["no_industry_cells"] += int((codes < 0).sum())
-            _, inv = np.unique(codes, return_inverse=True)
-            dummies = np.zeros((idx.size, inv.max() + 1))
-            dummies[np.arange(idx.size), inv] = 1.0
-            cols.append(dummies)
-        else:
-            cols.append(np.ones((idx.size, 1)))
-        if log_mcap is not None:
-            m = log_mcap[d, idx]
-            ok = np.isfinite(m)
-            stats["no_market_cap_cells"] += int((~ok).sum())
-            if ok.sum() >= 2:
-                mm = m[ok].mean()
-                sd = m[ok].std()
-                z = np.where(ok, (m - mm) / (sd if sd > 0 else 1.0), 0.0)
-                cols.append(z[:, None])
-        x = np.concatenate(cols, axis=1)
-        q, r = np.linalg.qr(x)
-        keep = np.abs(np.diag(r)) > 1e-10 * max(1.0, np.abs(r).max())
-        q = q[:, keep]
-        y = block[:, d, idx].astype(np.float64)  # [F, n]
-        block[:, d, idx] = y - (y @ q) @ q.T
+        q, no_ind, no_mc = exposures(
+            present[d],
+            None if industry is None else industry[d],
+            None if log_mcap is None else log_mcap[d],
+        )
+        q = q.astype(block.dtype)
+        y = block[d]  # [F, N], contiguous
+        y -= (y @ q) @ q.T
+        stats["no_industry_cells"] += no_ind
+        stats["no_market_cap_cells"] += no_mc
         stats["dates_neutralized"] += 1
     return stats
