@@ -113,7 +113,12 @@ def register(app: typer.Typer) -> None:
             cfg.split.scheme = "rolling"
         out = train_run(cfg, run_dir=run_dir, walkforward=True, workers=workers, ray_address=ray_address)
         print_metrics(out)
-        console.print(f"wrote {out}")
+        from stockformer.backtest import backtest_run
+        from stockformer.train.walkforward_report import window_table
+
+        backtest_run(out)  # one backtest over the whole out-of-sample period
+        console.print(window_table(out))
+        console.print(f"wrote {out} (per-window table: {out / 'backtest' / 'windows.csv'})")
 
     @app.command()
     def compare(
