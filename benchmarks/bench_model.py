@@ -1,8 +1,10 @@
-"""Stockformer training-step benchmark (CPU): chunked copy attention vs the released code's
-naive copy step, and the sparse variant's scaling in N. Each measurement runs in its own
-subprocess so peak RSS is clean. Prints Markdown tables.
+"""Stockformer training-step benchmark (CPU): this implementation vs a naive reference (the
+released code's copy step, which materialises [B, T, N, N, d] in backward, with torch's
+bernoulli dropout and no activation checkpointing), the sparse variant's scaling in N, and the
+sparse forward pass of one prediction day. Each measurement runs in its own subprocess so peak
+RSS is clean; a watchdog stops a case whose RSS passes --max-rss-gib. Prints a Markdown table.
 
-    python -m benchmarks.bench_model            # everything (minutes; the naive case ~3 GB)
+    python -m benchmarks.bench_model            # everything (many minutes; naive case ~14 GB)
     python -m benchmarks.bench_model --quick    # small sizes only
 """
 
@@ -10,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 import types
 
@@ -43,21 +47,50 @@ def _graph(n: int, k: int, emb: int, seed: int = 0):
                                  embedding=rng.standard_normal((n, emb)).astype(np.float32))
 
 
+def _rss_watchdog(limit_gib: float) -> None:
+    """Exit (code 3) as soon as this process's RSS passes limit_gib: protects a shared machine."""
+
+    def watch() -> None:
+        while True:
+            with open("/proc/self/status", encoding="ascii") as fh:
+                rss = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+            if rss / 2**20 > limit_gib:
+                print(f"stopped: RSS passed {limit_gib:g} GiB", file=sys.stderr, flush=True)
+                os._exit(3)
+            time.sleep(0.02)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _use_naive_reference() -> None:
+    """The released code's algorithm: naive copy step, bernoulli dropout (no checkpointing is
+    set through the config)."""
+    import torch
+
+    from stockformer.model import layers, spatial, stockformer
+
+    spatial.copy_attention = _naive_copy
+    for mod in (layers, spatial, stockformer):
+        mod.Dropout = torch.nn.Dropout
+
+
 def run_case(spec: dict) -> dict:
     """One case in this process: build, one warm-up step (unless steps == 1), timed steps."""
     import torch
 
     from stockformer.config import ModelConfig
-    from stockformer.model import spatial
     from stockformer.model.registry import build_model
     from stockformer.train.loss import multitask_loss
 
+    if spec.get("max_rss_gib"):
+        _rss_watchdog(spec["max_rss_gib"])
     torch.manual_seed(0)
     if spec["naive"]:
-        spatial.copy_attention = _naive_copy
+        _use_naive_reference()
     b, n, t1, f = spec["batch"], spec["n"], 20, spec["features"]
     cfg = ModelConfig(t1=t1, t2=2, d_model=128, layers=2, heads=1, dropout=0.2,
-                      spatial_attention=spec["attention"], sparse_k=16)
+                      spatial_attention=spec["attention"], sparse_k=16,
+                      grad_checkpoint="off" if spec["naive"] else spec.get("checkpoint", "auto"))
     model = build_model(cfg, f, n, _graph(n, 16, 128))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
@@ -67,6 +100,16 @@ def run_case(spec: dict) -> dict:
     y = 0.02 * torch.randn(b, 2, n, generator=g)
     mask = torch.ones(b, 2, n, dtype=torch.bool)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    if spec.get("predict"):  # one forward pass in eval mode, no grad (the daily job's case)
+        model.eval()
+        times = []
+        with torch.no_grad():
+            for _ in range(spec["steps"]):
+                t0 = time.perf_counter()
+                model(batch)
+                times.append(time.perf_counter() - t0)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        return {"step_s": float(min(times)), "peak_gib": peak, "step_gib": peak - base_rss}
 
     def step() -> None:
         out = model(batch)
@@ -88,8 +131,9 @@ def run_case(spec: dict) -> dict:
 
 
 def measure(spec: dict) -> dict:
+    env = {**os.environ, **spec.get("env", {})}
     proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_model", "--case", json.dumps(spec)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else f"rc {proc.returncode}"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -99,31 +143,42 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--case")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="", help="row names to run, separated by ; (default: all)")
     ap.add_argument("--sparse-sizes", default="1000,2000,5000")
+    ap.add_argument("--max-rss-gib", type=float, default=15.0)
     args = ap.parse_args()
     if args.case:
         print(json.dumps(run_case(json.loads(args.case))))
         return
     f = 360  # 360 factors; the decoupling FFN input is 362 with the band and the indicator
-    rows = []
-    dense = [(255, 12, "copy", False), (255, 12, "plain", False), (255, 2, "copy", False),
-             (255, 2, "copy", True)]
-    if args.quick:
-        dense = [(64, 2, "copy", False), (64, 2, "copy", True)]
-    for n, b, att, naive in dense:
-        r = measure({"n": n, "batch": b, "features": f, "attention": att, "naive": naive, "steps": 3})
-        rows.append((f"{att}{' (naive, released code)' if naive else ''}", n, b, r))
-    sizes = [] if args.quick else [int(s) for s in args.sparse_sizes.split(",") if s]
-    for n in sizes:
-        r = measure({"n": n, "batch": 4, "features": f, "attention": "sparse", "naive": False, "steps": 1})
-        rows.append(("sparse (k=16)", n, 4, r))
-    print("| spatial attention | N | batch | train step (s) | peak RSS (GiB) | step RSS growth (GiB) |")
+    n, b = (64, 2) if args.quick else (255, 12)
+    # name -> spec; steps: 1 warm-up + (steps - 1) timed training steps
+    cases = {
+        "copy": dict(n=n, batch=b, attention="copy", naive=False, steps=3),
+        "copy, no checkpointing": dict(n=n, batch=b, attention="copy", naive=False, steps=3,
+                                       checkpoint="off"),
+        "copy, glibc mmap threshold 1 MiB": dict(n=n, batch=b, attention="copy", naive=False, steps=2,
+                                                 env={"MALLOC_MMAP_THRESHOLD_": "1048576"}),
+        "copy (naive reference)": dict(n=n, batch=b, attention="copy", naive=True, steps=2),
+        "plain": dict(n=n, batch=b, attention="plain", naive=False, steps=3),
+    }
+    for size in [] if args.quick else [int(x) for x in args.sparse_sizes.split(",") if x]:
+        cases[f"sparse k=16, N={size}"] = dict(n=size, batch=4, attention="sparse", naive=False, steps=2)
+    pn = 300 if args.quick else 5000
+    cases[f"sparse k=16, N={pn}, predict (eval, no grad)"] = dict(
+        n=pn, batch=1, attention="sparse", naive=False, steps=2, predict=True)
+    only = {x.strip() for x in args.only.split(";") if x.strip()}
+    print("| case | N | batch | step (s) | peak RSS (GiB) | step RSS growth (GiB) |")
     print("|---|---|---|---|---|---|")
-    for name, n, b, r in rows:
+    for name, spec in cases.items():
+        if only and name not in only:
+            continue
+        r = measure({**spec, "features": f, "max_rss_gib": args.max_rss_gib})
         if "error" in r:
-            print(f"| {name} | {n} | {b} | failed: {r['error']} | | |")
+            print(f"| {name} | {spec['n']} | {spec['batch']} | failed: {r['error']} | | |", flush=True)
         else:
-            print(f"| {name} | {n} | {b} | {r['step_s']:.2f} | {r['peak_gib']:.2f} | {r['step_gib']:.2f} |")
+            print(f"| {name} | {spec['n']} | {spec['batch']} | {r['step_s']:.2f} | {r['peak_gib']:.2f} "
+                  f"| {r['step_gib']:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

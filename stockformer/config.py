@@ -100,6 +100,9 @@ class ModelConfig(_Section):
     spatial_attention: Literal["copy", "plain", "sparse"] = "copy"
     sparse_k: int = Field(16, ge=1)  # neighbours per stock for the sparse variant
     attn_chunk: int | None = None  # query rows per chunk in dense spatial attention
+    # recompute each encoder layer in backward instead of keeping its activations (training only);
+    # auto: on when batch * t1 * stocks >= 16384 (memory matters more than the ~25% extra time)
+    grad_checkpoint: Literal["auto", "on", "off"] = "auto"
     use_wavelet: bool = True  # ablation: no wavelet split
     use_temporal: bool = True  # ablation: no temporal modules
     use_graph: bool = True  # ablation: no graph embedding
@@ -136,6 +139,7 @@ class CostConfig(_Section):
     slippage_bps: float | None = None
     lot_size: int | None = None
     price_limit: float | None = Field(None, ge=0)  # daily limit fraction; None = preset's, 0 = off
+    st_price_limit: float | None = Field(None, ge=0)  # limit for is_st rows; 0 = price_limit
 
 
 class BacktestConfig(_Section):

@@ -9,12 +9,16 @@ import polars as pl
 
 
 def random_panel(days: int, stocks: int, seed: int, suspend: float = 0.1, limit_flags: bool = True,
-                 start: dt.date = dt.date(2023, 8, 1), vol: float = 0.04) -> pl.DataFrame:
+                 start: dt.date = dt.date(2023, 8, 1), vol: float = 0.04,
+                 st: float = 0.0) -> pl.DataFrame:
+    """st > 0 adds an is_st column (that share of rows flagged, with 5% jumps so the ST limit fires)."""
     rng = np.random.default_rng(seed)
     r = rng.normal(0.0, vol, (days, stocks))
     # some 10% jumps so that limit rules fire
     jumps = rng.random((days, stocks))
     r = np.where(jumps < 0.08, 0.0953, np.where(jumps > 0.92, -0.1054, r))
+    if st > 0:
+        r = np.where((jumps >= 0.08) & (jumps < 0.14), 0.0488, r)  # +5%: only an ST limit-up
     close = np.round(10 * np.exp(np.cumsum(r, axis=0)), 2).clip(0.5)
     opn = np.round(close * np.exp(rng.normal(0, 0.01, (days, stocks))), 2).clip(0.5)
     keep = rng.random((days, stocks)) >= suspend
@@ -35,6 +39,8 @@ def random_panel(days: int, stocks: int, seed: int, suspend: float = 0.1, limit_
         lu = rng.random(len(d_idx)) < 0.1
         ld = rng.random(len(d_idx)) < 0.1
         frame = frame.with_columns(pl.Series("limit_up", lu), pl.Series("limit_down", ld & ~lu))
+    if st > 0:
+        frame = frame.with_columns(pl.Series("is_st", rng.random(len(d_idx)) < st))
     return frame
 
 

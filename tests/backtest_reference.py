@@ -43,11 +43,14 @@ def reference_backtest(market, scores, cfg, costs):
             mark[t][j] = last
 
     def limits(t, j):
-        if costs.price_limit <= 0:
+        limit = costs.price_limit
+        if market.is_st is not None and market.is_st[t, j] and costs.st_price_limit > 0:
+            limit = costs.st_price_limit
+        if limit <= 0:
             return False, False
         p, prev = price_all[t, j], prev_close_at[t][j]
-        up = p >= prev * (1 + costs.price_limit) - TICK if math.isfinite(prev) else False
-        down = p <= prev * (1 - costs.price_limit) + TICK if math.isfinite(prev) else False
+        up = p >= prev * (1 + limit) - TICK if math.isfinite(prev) else False
+        down = p <= prev * (1 - limit) + TICK if math.isfinite(prev) else False
         if cfg.fill_price == "close" and market.limit_up is not None:
             up = bool(market.limit_up[t, j])
         if cfg.fill_price == "close" and market.limit_down is not None:
@@ -101,6 +104,9 @@ def reference_backtest(market, scores, cfg, costs):
             value = qty * adj
             comm = commission(costs.buy_commission, value)
             total = value + comm
+        if abs(cash - total) <= max(1e-9 * max(abs(cash), abs(total)), 1e-12):
+            comm += cash - total  # the buy spent all the cash: rounding residual -> commission
+            total = cash
         cash = cash - total
         shares[j] += qty
         trades.append((row, j, qty, adj, comm, 0.0, qty * (adj - px)))

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from stockformer.backtest import backtest_run, load_predictions, run_backtest, write_backtest
-from stockformer.backtest.costs import resolve_costs
+from stockformer.backtest.costs import limit_grid, resolve_costs
 from stockformer.backtest.market import build_market, fill_arrays
 from stockformer.config import BacktestConfig, CostConfig
 from stockformer.errors import DataError
@@ -51,6 +51,43 @@ def test_limit_rules_at_open_and_close():
     m = build_market(_two_day_panel(open2=9.01, close2=9.5).drop("limit_up", "limit_down"))
     assert not fill_arrays(m, "open", 0.10).can_sell[1, 0]
     assert fill_arrays(m, "open", 0.0).can_sell[1, 0]  # limit rule off
+
+
+def test_st_stocks_use_the_five_percent_limit():
+    """cn_a_share: an is_st row opening +4.9% is limit-up (5% rule), a normal row is not."""
+    base = _two_day_panel(open2=10.49, close2=10.3).drop("limit_up", "limit_down")
+    cn = resolve_costs(CostConfig(preset="cn_a_share"))
+    assert cn.st_price_limit == 0.05
+    for st_flag, buyable in ((False, True), (True, False)):
+        m = build_market(base.with_columns(pl.Series("is_st", [st_flag, st_flag])))
+        f = fill_arrays(m, "open", limit_grid(cn, m.is_st, m.close.shape))
+        assert bool(f.can_buy[1, 0]) is buyable
+    # without an is_st column every stock keeps the 10% limit
+    m = build_market(base)
+    assert m.is_st is None and fill_arrays(m, "open", limit_grid(cn, m.is_st, m.close.shape)).can_buy[1, 0]
+    # us preset: no limits at all, ST or not; an explicit override applies
+    us = resolve_costs(CostConfig(preset="us"))
+    m = build_market(base.with_columns(pl.Series("is_st", [True, True])))
+    assert fill_arrays(m, "open", limit_grid(us, m.is_st, m.close.shape)).can_buy[1, 0]
+    wide = resolve_costs(CostConfig(preset="cn_a_share", st_price_limit=0.2))
+    assert fill_arrays(m, "open", limit_grid(wide, m.is_st, m.close.shape)).can_buy[1, 0]
+
+
+def test_st_limit_blocks_the_buy_end_to_end():
+    """Two names, the better-scored one is ST and opens at +5%: the A-share run cannot buy it."""
+    days = [dt.date(2024, 1, 2), dt.date(2024, 1, 3), dt.date(2024, 1, 4)]
+    rows = []
+    for sym, o2 in (("A", 10.5), ("B", 10.1)):
+        for d, o, c in zip(days, (10.0, o2, 10.5), (10.0, 10.3, 10.5), strict=True):
+            rows.append((d, sym, o, max(o, c), min(o, c), c, 1e6, sym == "A"))
+    panel = pl.DataFrame(rows, orient="row", schema=["date", "symbol", "open", "high", "low", "close",
+                                                      "volume", "is_st"])
+    preds = pl.DataFrame({"date": [days[0]] * 2, "symbol": ["A", "B"], "score": [2.0, 1.0]})
+    cfg = BacktestConfig(strategy="topk", topk=1, fill_price="open", initial_cash=1e6)
+    bought = run_backtest(preds, panel, cfg).trades["symbol"].to_list()
+    assert bought == []  # A is locked at its 5% limit; topk=1 targets only A
+    plain = run_backtest(preds, panel.drop("is_st"), cfg).trades["symbol"].to_list()
+    assert plain == ["A"]  # with the 10% rule the same open is buyable
 
 
 def test_unsellable_holding_stays_held():

@@ -11,7 +11,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.pandas_reference import alpha360_pandas  # noqa: E402
-
 from stockformer.factors.alpha360 import alpha360_dense, feature_names  # noqa: E402
 from stockformer.factors.dense import to_dense  # noqa: E402
 from stockformer.factors.random_panel import random_panel  # noqa: E402
@@ -93,3 +92,20 @@ def test_vwap_fallback_is_used_and_reported():
     vwap2, how2, _ = vwap_with_fallback(dp2)
     np.testing.assert_allclose(vwap2[dp2.valid], 1.01 * dp2.fields["close"][dp2.valid])
     assert "amount/volume" in how2
+
+
+def test_dense_rejects_bad_panels_with_one_line():
+    from stockformer.errors import DataError
+
+    panel = random_panel(stocks=3, days=5, seed=0, extras=False)
+    with pytest.raises(DataError, match="missing columns volume"):
+        to_dense(panel.drop("volume"), "p.parquet")
+    with pytest.raises(DataError, match="p.parquet: duplicate"):
+        to_dense(pl.concat([panel, panel.head(1)]), "p.parquet")
+    with pytest.raises(DataError, match="no rows"):
+        to_dense(panel.head(0))
+    zero_open = panel.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(0.0)
+                                   .otherwise(pl.col("open")).alias("open"))
+    dp = to_dense(zero_open)
+    assert dp.report["bad_price_cells"] == 1
+    assert np.isnan(dp.fields["open"][dp.valid]).sum() == 1

@@ -2,7 +2,8 @@
 
 cn_a_share: commission 0.1% per side (the paper's setting; brokers charge 0.01-0.03% today, the paper
 models a conservative 0.1%), minimum 5 CNY per order, stamp duty on sells 0.1% until 2023-08-27 and
-0.05% from 2023-08-28 (the cut announced 2023-08-27), lots of 100 shares, a 10% daily price limit.
+0.05% from 2023-08-28 (the cut announced 2023-08-27), lots of 100 shares, a 10% daily price limit
+and 5% for special-treatment stocks (rows with is_st = true, when the panel has that column).
 us: 0.05% per side (a bps approximation of $0.005/share retail pricing), minimum $1, lot 1, no stamp
 duty, no price limits. none: no costs, fractional shares, no limits. custom: starts from `none`.
 Every explicit CostConfig field overrides the preset's value.
@@ -31,6 +32,7 @@ class CostModel:
     slippage_bps: float
     lot_size: int  # 0 = fractional shares
     price_limit: float  # 0 = no limit rule
+    st_price_limit: float  # limit for is_st rows; 0 = they follow price_limit
 
     def stamp_rates(self, dates: np.ndarray) -> np.ndarray:
         """Stamp-duty rate on sells for each trading day (datetime64[D] array)."""
@@ -55,6 +57,7 @@ _PRESETS: dict[str, dict] = {
         slippage_bps=0.0,
         lot_size=100,
         price_limit=0.10,
+        st_price_limit=0.05,
     ),
     "us": dict(
         buy_commission=0.0005,
@@ -64,6 +67,7 @@ _PRESETS: dict[str, dict] = {
         slippage_bps=0.0,
         lot_size=1,
         price_limit=0.0,
+        st_price_limit=0.0,
     ),
     "none": dict(
         buy_commission=0.0,
@@ -73,6 +77,7 @@ _PRESETS: dict[str, dict] = {
         slippage_bps=0.0,
         lot_size=0,
         price_limit=0.0,
+        st_price_limit=0.0,
     ),
 }
 
@@ -85,3 +90,11 @@ def resolve_costs(cfg: CostConfig) -> CostModel:
         if value is not None:
             base[key] = value
     return CostModel(preset=cfg.preset, **base)
+
+
+def limit_grid(costs: CostModel, is_st: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """Daily price-limit fraction per (day, stock): the ST limit on is_st rows, else price_limit."""
+    out = np.full(shape, float(costs.price_limit))
+    if is_st is not None and costs.st_price_limit > 0:
+        out[is_st] = costs.st_price_limit
+    return out

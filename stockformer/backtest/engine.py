@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from stockformer.backtest.costs import CostModel, resolve_costs
+from stockformer.backtest.costs import CostModel, limit_grid, resolve_costs
 from stockformer.backtest.kernel import MODE_DROPOUT, MODE_TARGET, simulate, top_candidates
-from stockformer.backtest.market import Market, build_market, dense_scores, fill_arrays
+from stockformer.backtest.market import Market, build_market, dense_columns, fill_arrays
 from stockformer.backtest.performance import portfolio_metrics
-from stockformer.backtest.predictions import check_predictions
+from stockformer.backtest.predictions import OPTIONAL, check_predictions
+from stockformer.backtest.signal_metrics import backtest_prediction_metrics
 from stockformer.backtest.strategy import (
     long_short_weights,
     rebalance_days,
@@ -25,7 +26,6 @@ from stockformer.backtest.strategy import (
 )
 from stockformer.config import BacktestConfig
 from stockformer.errors import DataError
-from stockformer.train.metrics import daily_ic, daily_rank_ic, prediction_metrics, quantile_returns
 
 
 @dataclass
@@ -59,8 +59,11 @@ def prepare(
     predictions: pl.DataFrame, panel: pl.DataFrame, cfg: BacktestConfig, costs: CostModel
 ) -> tuple[SimInputs, Market, np.ndarray, dict]:
     market = build_market(panel)
-    fills = fill_arrays(market, cfg.fill_price, costs.price_limit)
-    scores, info = dense_scores(predictions, market)
+    limits = limit_grid(costs, market.is_st, market.close.shape)
+    fills = fill_arrays(market, cfg.fill_price, limits)
+    columns = ("score",) + tuple(c for c in OPTIONAL if c in predictions.columns)
+    grids, info = dense_columns(predictions, market, columns)
+    scores = grids.pop("score")
     signal_days = np.flatnonzero(np.isfinite(scores).any(axis=1))
     if len(signal_days) == 0:
         raise DataError("predictions: no row matches a (date, symbol) of the panel")
@@ -89,7 +92,7 @@ def prepare(
         close=market.close[rows],
         window=(s0, end),
     )
-    return sim, market, scores, info | {"fill_price_grid": fills.price}
+    return sim, market, scores, info | {"fill_price_grid": fills.price, "extra_grids": grids}
 
 
 def simulate_inputs(sim: SimInputs, cfg: BacktestConfig, costs: CostModel, weights=None):
@@ -162,28 +165,54 @@ def _labels(fill_price: np.ndarray) -> np.ndarray:
     return out
 
 
-def _prediction_section(predictions, market, scores, fill_grid, window, topk):
+def _prediction_section(market, scores, extra_grids, fill_grid, window, topk):
     s0, end = window
     rows = slice(s0, end)  # signal days whose fill lies inside the window
     label = _labels(fill_grid)[rows]
     sc = scores[rows]
     mask = np.isfinite(sc) & np.isfinite(label)
-    extra = {}
-    for col in ("pred_return", "prob_up"):
-        if col in predictions.columns:
-            extra[col] = dense_scores(predictions, market, col)[0][rows]
+    extra = {col: grid[rows] for col, grid in extra_grids.items()}
     pred_return = extra.get("pred_return", sc)
     mask &= np.isfinite(pred_return)
-    metrics = prediction_metrics(pred_return, label, mask, prob_up=extra.get("prob_up"), score=sc, topk=topk)
-    metrics["quantile_returns"] = [float(x) for x in quantile_returns(sc, label, mask, 5)]
+    metrics, ic, ric = backtest_prediction_metrics(
+        pred_return, label, mask, prob_up=extra.get("prob_up"), score=sc, topk=topk
+    )
     daily = pl.DataFrame(
-        {
-            "date": market.dates[rows],
-            "ic": daily_ic(sc, label, mask),
-            "rank_ic": daily_rank_ic(sc, label, mask),
-        }
+        {"date": market.dates[rows], "ic": ic, "rank_ic": ric}
     ).with_columns(pl.col("date").cast(pl.Date))
     return metrics, daily
+
+
+def _ledger_frames(sim, dates_pl, pos, value, tday, tsym, tqty, tpx, tcomm, tstamp, tslip):
+    """positions (one row per held cell, from the nonzero indices in one shot) and trades; symbols
+    and dates are gathered from short Series by integer index (no Python lists of strings)."""
+    symbols = pl.Series("symbol", sim.symbols, dtype=pl.Utf8)
+    d_idx, s_idx = np.nonzero(pos)
+    held = pos[d_idx, s_idx]
+    held_value = held * sim.mark[d_idx, s_idx]
+    positions = pl.DataFrame(
+        [
+            dates_pl.gather(d_idx),
+            symbols.gather(s_idx),
+            pl.Series("shares", held),
+            pl.Series("weight", held_value / value[d_idx]),
+            pl.Series("value", held_value),
+        ]
+    )
+    trades = pl.DataFrame(
+        [
+            dates_pl.gather(tday),
+            symbols.gather(tsym),
+            pl.Series("side", ["sell", "buy"], dtype=pl.Utf8).gather((tqty > 0).astype(np.int64)),
+            pl.Series("shares", np.abs(tqty)),
+            pl.Series("price", tpx),
+            pl.Series("value", np.abs(tqty) * tpx),
+            pl.Series("commission", tcomm),
+            pl.Series("stamp_duty", tstamp),
+            pl.Series("slippage", tslip),
+        ]
+    )
+    return positions, trades
 
 
 def run_backtest(
@@ -205,31 +234,8 @@ def run_backtest(
         {"date": dates_pl, "strategy": strat, "benchmark": bench, "excess": strat - bench}
     )
 
-    d_idx, s_idx = np.nonzero(pos)
-    held_value = pos[d_idx, s_idx] * sim.mark[d_idx, s_idx]
-    positions = pl.DataFrame(
-        {
-            "date": dates_pl.gather(d_idx),
-            "symbol": pl.Series(np.asarray(sim.symbols, dtype=object)[s_idx].tolist(), dtype=pl.Utf8),
-            "shares": pos[d_idx, s_idx],
-            "weight": held_value / value[d_idx],
-            "value": held_value,
-        }
-    )
-    trades = pl.DataFrame(
-        {
-            "date": dates_pl.gather(tday),
-            "symbol": pl.Series(np.asarray(sim.symbols, dtype=object)[tsym].tolist(), dtype=pl.Utf8),
-            "side": np.where(tqty > 0, "buy", "sell").tolist(),
-            "shares": np.abs(tqty),
-            "price": tpx,
-            "value": np.abs(tqty) * tpx,
-            "commission": tcomm,
-            "stamp_duty": tstamp,
-            "slippage": tslip,
-        },
-        schema_overrides={"side": pl.Utf8},
-    )
+    positions, trades = _ledger_frames(sim, dates_pl, pos, value, tday, tsym, tqty, tpx, tcomm,
+                                       tstamp, tslip)
 
     traded = np.bincount(tday, weights=np.abs(tqty) * tpx, minlength=len(value))
     # turnover denominator: the portfolio value at the previous close
@@ -238,7 +244,7 @@ def run_backtest(
     summary = portfolio_metrics(strat, bench, traded, val_before, cost_paid, init)
     summary["trades"] = int(len(tqty))
     pred_metrics, daily = _prediction_section(
-        predictions, market, scores, info["fill_price_grid"], sim.window, cfg.topk
+        market, scores, info["extra_grids"], info["fill_price_grid"], sim.window, cfg.topk
     )
     summary["prediction"] = pred_metrics
     summary["settings"] = {

@@ -8,6 +8,12 @@ Two sizing modes share the execution rules (suspension, price limits, lots, fees
 - MODE_DROPOUT: qlib's TopK-Dropout: rank holdings + the best non-held candidates, sell the
   holdings among the n_drop worst of that combined list, then buy as many of the best non-held
   names as were actually sold (plus free slots up to topk), splitting the cash after sells.
+
+Rounding rule (vectorbt's `add_nb`): cash left after a buy that is within 1e-9 (relative) of zero is
+zero; the buy spent it all and the residual is booked as commission, so the ledger stays exact.
+Without it, a partial fill leaves +-1e-10 of cash that buys "dust" (1e-11 shares) of the next name;
+the dust shifts that name's order value and so the next day's order sequence, which is how the
+equity curve drifted 1e-4 away from vectorbt's on long runs.
 """
 
 from __future__ import annotations
@@ -71,6 +77,12 @@ def _buy_qty_for_cash(cash: float, adj: float, rate: float, min_comm: float, lot
     if lot > 0:
         q = np.floor(q / lot) * lot
     return max(q, 0.0)
+
+
+@njit(cache=True)
+def _adds_to_zero(a: float, b: float) -> bool:
+    """a - b is rounding noise around zero (vectorbt's is_close with rel 1e-9, abs 1e-12)."""
+    return abs(a - b) <= max(_REL * max(abs(a), abs(b)), 1e-12)
 
 
 @njit(cache=True)
@@ -281,7 +293,12 @@ def simulate(
                     value = qty * adj
                     comm = max(buy_rate * value, min_comm)
                     total = value + comm
-                cash = cash - total
+                if _adds_to_zero(cash, total):  # spent it all: no dust cash for the next buy
+                    comm = comm + (cash - total)
+                    total = cash
+                    cash = 0.0
+                else:
+                    cash = cash - total
                 shares[j] = shares[j] + qty
                 tr_day[nt] = f
                 tr_sym[nt] = j

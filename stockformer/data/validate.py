@@ -143,6 +143,8 @@ def validate(
     if n_null:
         df = df.filter(~all_null)
         report.dropped["null_rows"] = n_null
+        if df.height == 0:  # nothing left: an empty dataset would only fail later, unclearly
+            raise ValidationError(f"{source}: every row has all prices missing ({n_null} rows)")
 
     d, s = pl.col("date"), pl.col("symbol")
     in_order = (d > d.shift(1)) | ((d == d.shift(1)) & (s > s.shift(1)))

@@ -47,16 +47,19 @@ def to_dense(panel: pl.DataFrame, source: str = "panel") -> DensePanel:
     df = panel.with_columns(date_col.cast(pl.Date), pl.col("symbol").cast(pl.Utf8))
     if df["date"].null_count():
         raise DataError(f"{source}: {df['date'].null_count()} rows without a readable date")
-    dates = np.unique(df["date"].to_numpy().astype("datetime64[D]"))
-    symbols = sorted(set(df["symbol"].to_list()))
+    dates = df["date"].unique().sort().to_numpy().astype("datetime64[D]")
+    symbols = df["symbol"].unique().sort().to_list()
     t, n = len(dates), len(symbols)
     di = np.searchsorted(dates, df["date"].to_numpy().astype("datetime64[D]"))
     sym_index = pl.DataFrame({"symbol": symbols, "_si": np.arange(n, dtype=np.int64)})
     si = df.select("symbol").join(sym_index, on="symbol", how="left", maintain_order="left")[
         "_si"
     ].to_numpy()
-    if np.unique(di * n + si).size != len(di):
-        raise DataError(f"{source}: duplicate (date, symbol) rows")
+    per_cell = np.bincount(di * n + si, minlength=t * n)
+    if per_cell.max() > 1:
+        cell = int(np.argmax(per_cell))
+        raise DataError(f"{source}: duplicate (date, symbol) rows ({int((per_cell > 1).sum())} "
+                        f"cells, e.g. {dates[cell // n]} {symbols[cell % n]})")
 
     def scatter(col: str) -> np.ndarray:
         out = np.full((t, n), np.nan)
@@ -86,11 +89,14 @@ def to_dense(panel: pl.DataFrame, source: str = "panel") -> DensePanel:
             fields[c] = flag & valid  # type: ignore[assignment]
     industry, names = None, []
     if "industry" in df.columns:
-        ind = df["industry"].cast(pl.Utf8)
-        names = sorted({x for x in ind.to_list() if x is not None and x != ""})
-        lut = {s: i for i, s in enumerate(names)}
+        ind = df.select(pl.col("industry").cast(pl.Utf8))
+        names = ind["industry"].drop_nulls().unique().sort().to_list()
+        names = [x for x in names if x != ""]
+        lut = pl.DataFrame({"industry": names, "_code": np.arange(len(names), dtype=np.int32)},
+                           schema={"industry": pl.Utf8, "_code": pl.Int32})
+        codes = ind.join(lut, on="industry", how="left", maintain_order="left")["_code"]
         industry = np.full((t, n), -1, dtype=np.int32)
-        industry[di, si] = np.array([lut.get(x, -1) for x in ind.to_list()], dtype=np.int32)
+        industry[di, si] = codes.fill_null(-1).to_numpy()
     return DensePanel(dates, symbols, fields, valid, industry, names, report)
 
 

@@ -13,9 +13,13 @@ and any date range can be processed on its own. NaN means unknown throughout.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 
 MAD_SCALE = 1.4826
+_CONTROLLER = None  # threadpoolctl.ThreadpoolController, False when unavailable
 
 
 def _nan_median(x: np.ndarray) -> np.ndarray:
@@ -95,18 +99,46 @@ def neutralize(
 
     present [C, N]; industry [C, N] int (-1 unknown); log_mcap [C, N] float (NaN unknown)."""
     stats = {"no_industry_cells": 0, "no_market_cap_cells": 0, "dates_neutralized": 0}
+    with _single_threaded_blas():
+        _neutralize_dates(block, present, industry, log_mcap, stats)
+    return stats
+
+
+@contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """These matmuls are small: multi-threaded BLAS spinning against the compiled kernels'
+    threads made them ~25x slower. threadpoolctl is optional (present with scikit-learn)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - depends on the environment
+            _CONTROLLER = False
+        else:
+            _CONTROLLER = ThreadpoolController()  # library discovery is slow: once
+    if _CONTROLLER is False:  # pragma: no cover
+        yield
+        return
+    with _CONTROLLER.limit(limits=1, user_api="blas"):
+        yield
+
+
+def _neutralize_dates(block, present, industry, log_mcap, stats) -> None:
     for d in range(block.shape[0]):
         if present[d].sum() < 3:
             continue
+        # regress over the present stocks only: absent columns (e.g. stocks listed later)
+        # must not change the arithmetic, or the result would depend on the future universe
+        idx = np.flatnonzero(present[d])
         q, no_ind, no_mc = exposures(
-            present[d],
-            None if industry is None else industry[d],
-            None if log_mcap is None else log_mcap[d],
+            np.ones(len(idx), dtype=bool),
+            None if industry is None else industry[d][idx],
+            None if log_mcap is None else log_mcap[d][idx],
         )
         q = q.astype(block.dtype)
-        y = block[d]  # [F, N], contiguous
+        y = block[d][:, idx]  # [F, n_present] copy
         y -= (y @ q) @ q.T
+        block[d][:, idx] = y
         stats["no_industry_cells"] += no_ind
         stats["no_market_cap_cells"] += no_mc
         stats["dates_neutralized"] += 1
-    return stats

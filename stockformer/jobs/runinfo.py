@@ -82,19 +82,37 @@ def load_graph(info: RunInfo):
     return graph
 
 
+def _first_mismatch(saved: dict, want: dict) -> str | None:
+    """The first difference between two state dicts: a missing, extra or reshaped tensor."""
+    for key in want:
+        if key not in saved:
+            return f"{key} is missing from the file"
+        if tuple(saved[key].shape) != tuple(want[key].shape):
+            return (f"{key} has shape {list(saved[key].shape)} in the file, "
+                    f"{list(want[key].shape)} expected")
+    extra = [k for k in saved if k not in want]
+    return f"unexpected tensor {extra[0]}" if extra else None
+
+
 def load_model(info: RunInfo, n_features: int, graph):
-    """Build the run's model and load model.pt strictly; a shape mismatch is one clear line."""
+    """Build the run's model and load model.pt (weights_only, strict); a file from another
+    configuration is refused with one line naming the first mismatching tensor."""
     import torch
 
     from stockformer.model.registry import build_model
 
     model = build_model(info.cfg.model, n_features, len(info.symbols), graph)
     mpath = info.path / "model.pt"
+    what = f"a {info.cfg.model.name} model with {n_features} features x {len(info.symbols)} stocks"
     try:
         state = torch.load(mpath, map_location="cpu", weights_only=True)
-        model.load_state_dict(state, strict=True)
-    except (RuntimeError, OSError, EOFError, KeyError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{mpath}: does not match a {info.cfg.model.name} model with "
-                              f"{n_features} features x {len(info.symbols)} stocks ({first})") from None
+    except Exception as err:  # truncated, not a torch file, or a pickle weights_only refuses
+        raise CheckpointError(f"{mpath}: unreadable or unsafe weights file "
+                              f"({type(err).__name__})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{mpath}: not a state dict of tensors")
+    mismatch = _first_mismatch(state, model.state_dict())
+    if mismatch:
+        raise CheckpointError(f"{mpath}: made for another configuration than {what}: {mismatch}")
+    model.load_state_dict(state, strict=True)
     return model.eval()  # trainer.predict moves it to the resolved device

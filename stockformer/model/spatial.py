@@ -5,8 +5,8 @@
           running max/argmax per key, so neither [N, N] per head at once nor the code's
           [B, T, N, N, D] tensor is ever built.
 - plain:  ordinary softmax attention via scaled_dot_product_attention.
-- sparse: attention over the top-k graph neighbours only (torch-geometric TransformerConv),
-          in chunks of graphs with activation checkpointing so thousands of stocks fit.
+- sparse: attention over the top-k graph neighbours only (TransformerConv's formula) with CSR
+          sparse kernels, so thousands of stocks fit (memory linear in edges and N).
 Stocks not valid on a day are never attended to (key padding / their edges dropped).
 """
 
@@ -17,12 +17,11 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
-from stockformer.model.layers import ResidualFFN, merge_heads, split_heads
+from stockformer.model.edge_attention import EdgeStructure, edge_attention
+from stockformer.model.layers import Dropout, ResidualFFN, merge_heads, split_heads
 
 _BLOCK_ELEMENTS = 1 << 24  # score elements per query block (~64 MB in float32)
-_EDGE_ELEMENTS = 1 << 24  # edge x channel elements per sparse chunk
 
 
 def _usable_keys(valid: torch.Tensor) -> torch.Tensor:
@@ -83,7 +82,7 @@ class DenseSpatialAttention(nn.Module):
         self.heads, self.kind, self.chunk = heads, kind, chunk
         self.qkv = nn.Linear(d, 3 * d)
         self.out = nn.Linear(d, d)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.norm = nn.LayerNorm(d)
         self.ffn = ResidualFFN(d, dropout)
 
@@ -118,42 +117,50 @@ def topk_edges(edge_index: torch.Tensor, edge_weight: torch.Tensor | None, n: in
     return torch.stack([torch.cat([src[keep], loops]), torch.cat([dst[keep], loops])])
 
 
+class _NeighbourProjections(nn.Module):
+    """Query / key / value projections, named as torch-geometric's TransformerConv names them
+    (conv.lin_query, conv.lin_key, conv.lin_value) so earlier run directories still load."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.lin_key = nn.Linear(d, d)
+        self.lin_query = nn.Linear(d, d)
+        self.lin_value = nn.Linear(d, d)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # three matmuls rather than one fused one: each output is contiguous, no copies after
+        return self.lin_query(z), self.lin_key(z), self.lin_value(z)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # TransformerConv also kept an unused root projection (lin_skip); older runs saved it
+        for name in ("weight", "bias"):
+            state_dict.pop(f"{prefix}lin_skip.{name}", None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
 class SparseSpatialAttention(nn.Module):
-    """Attention restricted to graph neighbours (torch-geometric TransformerConv)."""
+    """Attention restricted to the top-k graph neighbours (and self), computed with CSR sparse
+    kernels (model/edge_attention.py): memory O(edges + N d) per graph, no per-edge d-vectors."""
 
     def __init__(self, d: int, heads: int, dropout: float) -> None:
         super().__init__()
-        from torch_geometric.nn import TransformerConv
-
         if d % heads:
             raise ValueError(f"d_model {d} is not divisible by heads {heads}")
-        self.conv = TransformerConv(d, d // heads, heads=heads, concat=True, root_weight=False)
-        self.drop = nn.Dropout(dropout)
+        self.heads = heads
+        self.conv = _NeighbourProjections(d)
+        self.drop = Dropout(dropout)
         self.norm = nn.LayerNorm(d)
         self.ffn = ResidualFFN(d, dropout)
 
-    def _run(self, x: torch.Tensor, valid: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
-        """x [G, N, D], valid [G, N] -> [G, N, D] for G graphs sharing `edges` [2, E]."""
-        g, n, d = x.shape
-        offs = (torch.arange(g, device=x.device) * n).view(g, 1, 1)
-        ei = (edges.unsqueeze(0) + offs).permute(1, 0, 2).reshape(2, -1)
-        flat_ok = valid.reshape(-1)
-        ei = ei[:, flat_ok[ei[0]] | (ei[0] == ei[1])]  # invalid sources speak to nobody else
-        return self.conv(x.reshape(g * n, d), ei).view(g, n, d)
-
     def forward(
-        self, h: torch.Tensor, valid: torch.Tensor, pe: torch.Tensor | None, edges: torch.Tensor
+        self, h: torch.Tensor, valid: torch.Tensor, pe: torch.Tensor | None, edges: EdgeStructure
     ) -> torch.Tensor:
         b, t, n, d = h.shape
-        z = (h if pe is None else h + pe).reshape(b * t, n, d)
-        ok = valid.reshape(b * t, n)
-        per = max(1, _EDGE_ELEMENTS // max(1, edges.shape[1] * d))
-        parts = []
-        for s in range(0, b * t, per):
-            args = (z[s : s + per], ok[s : s + per], edges)
-            if torch.is_grad_enabled() and b * t > per:
-                parts.append(checkpoint(self._run, *args, use_reentrant=False))
-            else:
-                parts.append(self._run(*args))
-        att = torch.cat(parts, 0).view(b, t, n, d)
+        g = b * t
+        st = edges.batched(g)
+        z = (h if pe is None else h + pe).reshape(g * n, d)
+        q, k, v = (x.reshape(g * n, self.heads, d // self.heads) for x in self.conv(z))
+        # invalid sources speak to nobody but themselves
+        allowed = valid.reshape(-1)[st.col] | (st.col == st.row)
+        att = edge_attention(q, k, v, st, allowed).reshape(b, t, n, d)
         return self.ffn(self.norm(h + self.drop(att)))

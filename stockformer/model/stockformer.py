@@ -11,15 +11,25 @@ import logging
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from stockformer.config import ModelConfig
 from stockformer.model.checks import InputShapeError, check_tensor, require
-from stockformer.model.layers import FFN, CausalDilatedConv, CausalTemporalAttention, ResidualFFN
+from stockformer.model.edge_attention import EdgeStructure
+from stockformer.model.layers import (
+    FFN,
+    CausalDilatedConv,
+    CausalTemporalAttention,
+    Dropout,
+    ResidualFFN,
+)
 from stockformer.model.spatial import DenseSpatialAttention, SparseSpatialAttention, topk_edges
 from stockformer.model.time_embedding import TimeEmbedding
 from stockformer.model.wavelet import WaveletSplit
 
 log = logging.getLogger(__name__)
+
+_CHECKPOINT_TOKENS = 16384  # grad_checkpoint=auto: batch * t1 * stocks from which it is on
 
 
 class DecouplingFlow(nn.Module):
@@ -35,7 +45,7 @@ class DecouplingFlow(nn.Module):
         self.factors = nn.Linear(n_features, 2 * d)
         self.scalars = nn.Linear(2, 2 * d, bias=False)  # (band, indicator) weights for each band
         self.second = nn.ModuleList([nn.Linear(d, d), nn.Linear(d, d)])
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, up: torch.Tensor):
         fx = self.factors(x)  # [B, T, N, 2d]
@@ -106,6 +116,7 @@ class Stockformer(nn.Module):
             ew = None if ew is None else torch.as_tensor(np.asarray(ew), dtype=torch.float32)
             edges = topk_edges(ei, ew, n_stocks, cfg.sparse_k)
         self.register_buffer("edges", edges, persistent=False)
+        self._edge_struct: EdgeStructure | None = None  # CSR layout of `edges`, built on first use
 
         def spatial() -> nn.Module:
             if cfg.spatial_attention == "sparse":
@@ -149,6 +160,14 @@ class Stockformer(nn.Module):
         emb = batch.get("graph_emb", self.graph_emb)
         return self.graph_proj(emb.to(self.graph_emb.dtype))
 
+    def _edge_structure(self) -> EdgeStructure | None:
+        if self.edges is None:
+            return None
+        st = self._edge_struct
+        if st is None or st.row.device != self.edges.device:
+            st = self._edge_struct = EdgeStructure.from_edges(self.edges, self.n_stocks).to(self.edges.device)
+        return st
+
     def low_target(self, y: torch.Tensor) -> torch.Tensor:
         """Wavelet low band of the T2 target window y [B, T2, N] (y itself without wavelets)."""
         if not self.cfg.use_wavelet:
@@ -170,13 +189,28 @@ class Stockformer(nn.Module):
             te = self.time_emb(batch["time"])
             low, high = low + te, high + te
         pe = self._graph_pe(batch)
+        edges = self._edge_structure()
+        recompute = self._checkpointing(low)
         for i in range(self.cfg.layers):
-            if self.cfg.use_temporal:
-                low = self.low_temporal[i](low, valid)
-                high = self.high_temporal[i](high, valid)
-            low = self.low_spatial[i](low, valid, pe, self.edges)
-            high = self.high_spatial[i](high, valid, pe, self.edges)
+            for branch, h in (("low", low), ("high", high)):
+                args = (i, branch, h, valid, pe, edges)
+                # one branch of one layer at a time: the backward peak is a single layer's
+                # activations; dropout masks are replayed (checkpoint restores the RNG state)
+                out = checkpoint(self._layer, *args, use_reentrant=False) if recompute else self._layer(*args)
+                low, high = (out, high) if branch == "low" else (low, out)
         return low, high
+
+    def _layer(self, i: int, branch: str, h, valid, pe, edges) -> torch.Tensor:
+        if self.cfg.use_temporal:
+            h = (self.low_temporal if branch == "low" else self.high_temporal)[i](h, valid)
+        return (self.low_spatial if branch == "low" else self.high_spatial)[i](h, valid, pe, edges)
+
+    def _checkpointing(self, h: torch.Tensor) -> bool:
+        mode = self.cfg.grad_checkpoint
+        if not (torch.is_grad_enabled() and h.requires_grad) or mode == "off":
+            return False
+        b, t, n, _ = h.shape
+        return mode == "on" or b * t * n >= _CHECKPOINT_TOKENS
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         low, high = self.encode(batch)

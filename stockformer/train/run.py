@@ -117,6 +117,19 @@ def predictions_frame(
     ).with_columns(pl.col("date").cast(pl.Date)).sort(["date", "symbol"])
 
 
+def industries_asof(panel: pl.DataFrame, symbols: list[str], day) -> list[str | None] | None:
+    """Each stock's last known industry on or before `day` (a graph fitted on the training
+    period must not see a reclassification that happens later)."""
+    if "industry" not in panel.columns:
+        return None
+    known = (
+        panel.filter((pl.col("date") <= day) & pl.col("industry").is_not_null())
+        .sort("date").group_by("symbol").agg(pl.col("industry").last())
+    )
+    lookup = dict(zip(known["symbol"].to_list(), known["industry"].to_list(), strict=True))
+    return [lookup.get(s) for s in symbols]
+
+
 def _check_memory(cfg: Config, fs: FeatureSet) -> None:
     from stockformer.model.baselines import NON_NEURAL
     from stockformer.train.memory import check_memory
@@ -163,7 +176,8 @@ def _record(fit) -> FitRecord:
                      int(fit.parameters), str(fit.device))
 
 
-def _window_worker(cfg_yaml: str, features_path: str, split, run_dir: str, threads: int) -> WindowOutcome:
+def _window_worker(cfg_yaml: str, features_path: str, split, run_dir: str, threads: int,
+                   industries: list[str | None] | None = None) -> WindowOutcome:
     """Fit one walk-forward window in its own process (spawned: no state shared with the parent)."""
     import torch
     import yaml
@@ -173,11 +187,12 @@ def _window_worker(cfg_yaml: str, features_path: str, split, run_dir: str, threa
     torch.set_num_threads(threads)
     cfg = config_from_dict(yaml.safe_load(cfg_yaml), "walk-forward worker")
     fs = FeatureSet.load(features_path)
-    return fit_window(fs, split, cfg, Path(run_dir))
+    return fit_window(fs, split, cfg, Path(run_dir), industries=industries)
 
 
 def fit_windows(fs: FeatureSet, splits: list, cfg: Config, run_dir: Path, *, resume: bool,
-                workers: int, ray_address: str | None) -> list[WindowOutcome]:
+                workers: int, ray_address: str | None,
+                industries: list | None = None) -> list[WindowOutcome]:
     """Fit every window; sequential, in local processes, or on a Ray cluster.
 
     Walk-forward windows always run with one torch thread each, so a window's result does not
@@ -188,10 +203,11 @@ def fit_windows(fs: FeatureSet, splits: list, cfg: Config, run_dir: Path, *, res
         wdir.mkdir(parents=True, exist_ok=True)
         dirs.append(wdir)
     if len(splits) == 1:
-        return [fit_window(fs, splits[0], cfg, dirs[0], resume=resume)]
+        return [fit_window(fs, splits[0], cfg, dirs[0], resume=resume, industries=industries[0])]
     features_path = run_dir / "windows" / "features.npz"
     fs.save(features_path)
-    args = [(cfg.to_yaml(), str(features_path), sp, str(d), 1) for sp, d in zip(splits, dirs, strict=True)]
+    args = [(cfg.to_yaml(), str(features_path), sp, str(d), 1, ind)
+            for sp, d, ind in zip(splits, dirs, industries, strict=True)]
     try:
         if ray_address:
             return _fit_on_ray(args, ray_address)
@@ -216,7 +232,8 @@ def _fit_on_ray(args: list, address: str) -> list[WindowOutcome]:
     return ray.get([remote.remote(*a) for a in args])
 
 
-def fit_window(fs: FeatureSet, split, cfg: Config, run_dir: Path, *, resume: bool = False) -> WindowOutcome:
+def fit_window(fs: FeatureSet, split, cfg: Config, run_dir: Path, *, resume: bool = False,
+               industries: list[str | None] | None = None) -> WindowOutcome:
     from stockformer.graph import build_graph
     from stockformer.model.baselines import NON_NEURAL, fit_predict_nonneural
     from stockformer.train.trainer import fit, predict
@@ -225,10 +242,11 @@ def fit_window(fs: FeatureSet, split, cfg: Config, run_dir: Path, *, resume: boo
         vp, vq, tp, tq, record = fit_predict_nonneural(cfg.model.name, fs, split, cfg)
         return WindowOutcome(split.name, split.val, vp, vq, split.test, tp, tq, _record(record), None)
     graph = build_graph(
-        fs.returns, fs.valid, cfg.graph, fit_end=split.fit_end, seed=cfg.seed, industries=fs.industries
+        fs.returns, fs.valid, cfg.graph, fit_end=split.fit_end, seed=cfg.seed,
+        industries=fs.industries if industries is None else industries,
     )
-    graph.save(run_dir / "graph.npz")
     result = fit(fs, split, graph, cfg.model, cfg.train, seed=cfg.seed, run_dir=run_dir, resume=resume)
+    graph.save(run_dir / "graph.npz")  # after fit: a refused resume keeps the run's graph
     batch = max(cfg.train.batch_size, 1)
     val = predict(result.model, fs, split.val, graph, device=result.device, batch_size=batch)
     test = predict(result.model, fs, split.test, graph, device=result.device, batch_size=batch)
@@ -269,13 +287,16 @@ def train_run(
         fs = shuffled_labels(fs, before=int(min(s.test.min() for s in splits)), seed=cfg.seed)
     run_dir = Path(run_dir) if run_dir else new_run_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # industries as of each window's training end, for an industry graph without look-ahead
+    industries = [industries_asof(panel, fs.symbols, fs.dates[s.fit_end]) for s in splits]
+    outcomes = fit_windows(fs, splits, cfg, run_dir, resume=resume, workers=workers,
+                           ray_address=ray_address, industries=industries)
+    # written after fitting: a refused --resume (checkpoint from another config) must leave
+    # the run's config and universe as they were
     write_text(run_dir / "config.yaml", cfg.to_yaml())
     # the model is tied to this universe and feature order; the daily job checks against them
     write_json(run_dir / "symbols.json", list(fs.symbols))
     write_json(run_dir / "feature_names.json", list(fs.feature_names))
-
-    outcomes = fit_windows(fs, splits, cfg, run_dir, resume=resume, workers=workers,
-                           ray_address=ray_address)
     if len(splits) > 1:  # the walk-forward run's headline model is the last window's
         import shutil
 
