@@ -93,7 +93,7 @@ def clip_zscore_fill(block, k, do_clip, do_z, present):  # pragma: no cover
     c_n, f_n, n_n = block.shape
     nan_cells = np.zeros(c_n, np.int64)
     for c in nb.prange(c_n):
-        buf = np.empty(n_n)
+        buf = np.empty(n_n, np.float32)  # float32 halves the selection traffic
         for f in range(f_n):
             row = block[c, f]
             m = 0

@@ -3,6 +3,7 @@ on request, with a Struc2Vec or spectral node embedding."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from stockformer.errors import ConfigError, DataError
 from stockformer.graph.correlation import correlation_matrix, industry_adjacency, top_k_graph
 
 STRUC2VEC_DEFAULT_K = 10  # neighbours kept for Struc2Vec when the graph is dense
+STRUC2VEC_LARGE = 1500  # nodes above which Struc2Vec's all-pairs DTW gets slow
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,6 +81,9 @@ def build_graph(
     elif cfg.embedding == "struc2vec":
         from stockformer.graph.struc2vec import struc2vec_embedding
 
+        if n > STRUC2VEC_LARGE:
+            log.warning("graph: Struc2Vec compares all %d x %d node pairs (slow, memory ~ "
+                        "%.1f GiB); embedding: spectral scales better", n, n, 4 * 3 * n * n * 8 / 2**30)
         # degrees only mean something on a sparse graph: sparsify a dense one first
         sparse = adj if cfg.top_k or cfg.source == "industry" else top_k_graph(
             adj, min(STRUC2VEC_DEFAULT_K, max(n - 1, 1))
