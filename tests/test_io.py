@@ -20,3 +20,12 @@ def test_crash_before_rename_keeps_old_file(tmp_path):
             raise RuntimeError("killed")
     assert target.read_text().strip().startswith("{") and '"v": 1' in target.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    target = write_text(tmp_path / "p.txt", "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~mask)

@@ -99,3 +99,19 @@ def test_structure_transpose_is_consistent():
     torch.testing.assert_close(st.matrix_t(vals).to_dense(), dense.t())
     assert np.all(np.diff(es.row.numpy()) >= 0)
     assert set(zip(es.row.tolist(), es.col.tolist(), strict=True)) >= {(i, i) for i in range(n)}
+
+
+def test_weights_saved_with_transformerconv_still_load():
+    """Run directories written before the CSR rewrite hold conv.lin_skip.* (TransformerConv's
+    unused root projection): they load, and the attention weights land where they were."""
+    from torch_geometric.nn import TransformerConv
+
+    d = 8
+    mod = SparseSpatialAttention(d, 2, 0.0)
+    old = TransformerConv(d, d // 2, heads=2, concat=True, root_weight=False)
+    state = {k: v for k, v in mod.state_dict().items() if not k.startswith("conv.")}
+    state.update({f"conv.{k}": v for k, v in old.state_dict().items()})
+    assert any("lin_skip" in k for k in state)
+    mod.load_state_dict(state)  # strict
+    torch.testing.assert_close(mod.conv.lin_query.weight, old.lin_query.weight)
+    torch.testing.assert_close(mod.conv.lin_value.bias, old.lin_value.bias)

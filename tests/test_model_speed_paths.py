@@ -79,10 +79,12 @@ def test_checkpointing_auto_switches_on_with_size_and_never_in_eval():
     n, f, t = 7, 4, 6
     cfg = ModelConfig(t1=t, t2=2, d_model=8, heads=2, layers=1, dropout=0.0)
     model = build_model(cfg, f, n, _graph(n))
-    small = torch.zeros(1, t, n, 8, requires_grad=True)
-    big = torch.zeros(4, 20, 255, 8, requires_grad=True)
+    small, big = torch.zeros(1, t, n, 8), torch.zeros(4, 20, 255, 8)
     assert not model._checkpointing(small) and model._checkpointing(big)
     with torch.no_grad():
-        assert not model._checkpointing(big.detach())
-    model.cfg = cfg.model_copy(update={"grad_checkpoint": "on"})
+        assert not model._checkpointing(big)
+    assert not model.eval()._checkpointing(big)
+    model.train().cfg = cfg.model_copy(update={"grad_checkpoint": "on"})
     assert model._checkpointing(small)
+    model.cfg = cfg.model_copy(update={"grad_checkpoint": "off"})
+    assert not model._checkpointing(big)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from stockformer.train.metrics import _MIN_STOCKS, direction_accuracy, series_stats
+from stockformer.train.metrics import _MIN_STOCKS, assemble_metrics
 
 
 @njit(cache=True)
@@ -149,27 +149,9 @@ def backtest_prediction_metrics(
     y_order = np.argsort(np.where(ok, label, np.inf), axis=1)
     ic, ric, hit, qmean = _daily(score, label, np.ascontiguousarray(ok), s_order, y_order,
                                  int(topk), 5)
-    ic_mean, icir, ic_t = series_stats(ic)
-    ric_mean, ricir, ric_t = series_stats(ric)
-    m = mask & np.isfinite(pred_return) & np.isfinite(label)
-    err = (pred_return - label)[m]
-    up = prob_up if prob_up is not None else (pred_return > 0).astype(np.float64)
     q_days = np.isfinite(qmean).all(axis=1)
     qret = qmean[q_days].mean(axis=0) if q_days.any() else np.full(5, np.nan)
     hit_days = np.isfinite(hit)
-    metrics = {
-        "ic": ic_mean,
-        "rank_ic": ric_mean,
-        "icir": icir,
-        "rank_icir": ricir,
-        "ic_tstat": ic_t,
-        "rank_ic_tstat": ric_t,
-        "accuracy": direction_accuracy(up, label, mask),
-        "mae": float(np.abs(err).mean()) if err.size else float("nan"),
-        "rmse": float(np.sqrt((err**2).mean())) if err.size else float("nan"),
-        "topk_hit_rate": float(hit[hit_days].mean()) if hit_days.any() else float("nan"),
-        "quantile_returns": [float(x) for x in qret],
-        "long_short_spread": float(qret[-1] - qret[0]),
-        "days": int(np.isfinite(ic).sum()),
-    }
+    hit_rate = float(hit[hit_days].mean()) if hit_days.any() else float("nan")
+    metrics = assemble_metrics(ic, ric, pred_return, label, mask, prob_up, hit_rate, qret)
     return metrics, ic, ric

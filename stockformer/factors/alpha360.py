@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stockformer.factors.dense import DensePanel, compressed, ffill, history_rank
-from stockformer.factors.kernels import alpha360_gather
+from stockformer.factors.dense import DensePanel, history_rank
+from stockformer.factors.kernels import alpha360_gather, compress_stock_major
 
 FIELDS = ("close", "open", "high", "low", "vwap", "volume")
 VOLUME_EPS = 1e-12
@@ -48,7 +48,9 @@ def vwap_with_fallback(dp: DensePanel) -> tuple[np.ndarray, str, int]:
 class Alpha360Context:
     """Everything needed to compute any date range of Alpha360 without recomputation."""
 
-    comp: np.ndarray  # [6, T, N] float64: each field on the stock's k-th traded day (FIELDS order)
+    # [6, N, T] float64: each field on the stock's h-th traded day (FIELDS order), stock-major
+    # so one stock's lags are contiguous for the gather
+    comp: np.ndarray
     source: np.ndarray  # [T, N] int64 history rank of the day the features come from, -1 none
     window: int
 
@@ -62,17 +64,13 @@ def make_context(dp: DensePanel, window: int = 60, fillna: bool = True) -> tuple
 ]:
     rank = history_rank(dp.valid)
     vwap, vwap_how, vwap_filled = vwap_with_fallback(dp)
-    comp = np.empty((len(FIELDS), *dp.shape), dtype=np.float64)
+    t, n = dp.shape
+    comp = np.empty((len(FIELDS), n, t), dtype=np.float64)
     filled = 0
-    inside = np.arange(dp.shape[0])[:, None] < dp.valid.sum(axis=0)[None]  # real traded days
     for j, f in enumerate(FIELDS):
-        c = compressed(vwap if f == "vwap" else dp.fields[f], dp.valid, rank)
-        if fillna:
-            # a traded day with a missing field takes the stock's previous traded value
-            before = int((np.isnan(c) & inside).sum())
-            c = ffill(c)
-            filled += before - int((np.isnan(c) & inside).sum())
-        comp[j] = c
+        # a traded day with a missing field takes the stock's previous traded value (fillna)
+        x = vwap if f == "vwap" else dp.fields[f]
+        filled += int(compress_stock_major(x, dp.valid, fillna, comp[j]).sum())
     source = rank if fillna else np.where(dp.valid, rank, -1)
     report = {
         "vwap_source": vwap_how,

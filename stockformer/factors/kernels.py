@@ -1,8 +1,8 @@
 """Compiled (numba) row kernels for the hot loops of the feature build.
 
-Each works on dense arrays, one (date, feature) row of N stocks at a time, in parallel over
-dates; the numpy functions in preprocess.py are the readable references they are tested
-against. Rows are [C, F, N] blocks: date-major, so one date's [F, N] matrix is contiguous.
+Rows are one (date, feature) cross-section of N stocks; the numpy functions in preprocess.py
+are the readable references they are tested against. The Alpha360 source arrays are
+stock-major ([field, stock, own-history day]) so one stock's 60 lags are contiguous.
 """
 
 from __future__ import annotations
@@ -10,169 +10,163 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from stockformer.factors.select import SAMPLE, median
+
 MAD_SCALE = 1.4826
+
+
+@nb.njit(cache=True)
+def gather_date(comp, src, window, close_j, volume_j, eps, out):  # pragma: no cover
+    """One date's raw Alpha360: out[f * window + k, n] = comp[f, n, src[n] - i] / base
+    (i = window - 1 - k; base = today's close, or today's volume + eps for VOLUME).
+
+    comp: [6, N, H] float64 fields on each stock's h-th traded day; src [N] int64 history rank
+    of the source day (-1: no features, all NaN); out [6 * window, N] float32."""
+    n_fields, n_n = comp.shape[0], src.shape[0]
+    for n in range(n_n):
+        s = src[n]
+        if s < 0:
+            for j in range(n_fields * window):
+                out[j, n] = np.nan
+            continue
+        close = comp[close_j, n, s]
+        vol = comp[volume_j, n, s] + eps
+        for f in range(n_fields):
+            base = vol if f == volume_j else close
+            series = comp[f, n]
+            for k in range(window):
+                r = s - (window - 1 - k)
+                out[f * window + k, n] = series[r] / base if r >= 0 else np.nan
+
+
+@nb.njit(cache=True)
+def gather_date_nf(comp, src, window, close_j, volume_j, eps, out):  # pragma: no cover
+    """gather_date into the output layout out [N, 6 * window]: one stock's factors are
+    contiguous, so both the reads and the writes stream."""
+    n_fields, n_n = comp.shape[0], src.shape[0]
+    for n in range(n_n):
+        s = src[n]
+        dst = out[n]
+        if s < 0:
+            dst[:] = np.nan
+            continue
+        close = comp[close_j, n, s]
+        vol = comp[volume_j, n, s] + eps
+        for f in range(n_fields):
+            base = vol if f == volume_j else close
+            series = comp[f, n]
+            for k in range(window):
+                r = s - (window - 1 - k)
+                dst[f * window + k] = series[r] / base if r >= 0 else np.nan
 
 
 @nb.njit(parallel=True, cache=True)
 def alpha360_gather(comp, src, window, close_j, volume_j, eps, out):  # pragma: no cover
-    """out[c, j, n] = comp[j][src[c, n] - i, n] / base, fields x lags in qlib order.
+    """gather_date for every date of src [C, N] into out [C, 6 * window, N]."""
+    for c in nb.prange(src.shape[0]):
+        gather_date(comp, src[c], window, close_j, volume_j, eps, out[c])
 
-    comp: [6, T, N] float64 per-field values on the stock's k-th traded day; src [C, N] int64
-    rank of the source day (-1 none); close_j / volume_j: field positions of close / volume."""
-    c_n, n_n = src.shape
-    n_fields = comp.shape[0]
-    for c in nb.prange(c_n):
+
+@nb.njit(cache=True)
+def clip_zscore_row(row, k, do_clip, do_z, present, buf, work, sample):  # pragma: no cover
+    """In place on one row: clip to median +- k * 1.4826 * MAD, z-score over the finite
+    values, NaN -> 0. Returns the number of NaN cells of present stocks.
+
+    buf / work: scratch of >= len(row) float32, sample: >= SAMPLE float32."""
+    n_n = row.shape[0]
+    m = 0
+    nan_cells = 0
+    for n in range(n_n):
+        v = row[n]
+        if np.isfinite(v):
+            buf[m] = v
+            m += 1
+        elif present[n]:
+            nan_cells += 1
+    if m == 0:
+        row[:] = 0.0
+        return nan_cells
+    lo, hi = -np.inf, np.inf
+    if do_clip:
+        med = median(buf, m, work, sample)
+        for q in range(m):  # absolute deviations, rounded to float32 like the values
+            buf[q] = abs(buf[q] - med)
+        mad = median(buf, m, work, sample) * MAD_SCALE
+        lo, hi = med - k * mad, med + k * mad
+    s = 0.0
+    for n in range(n_n):
+        v = row[n]
+        if np.isfinite(v):
+            v = min(max(v, lo), hi)
+            row[n] = v
+            s += row[n]
+    if not do_z:
         for n in range(n_n):
-            s = src[c, n]
-            if s < 0:
-                for j in range(n_fields * window):
-                    out[c, j, n] = np.nan
-                continue
-            close = comp[close_j, s, n]
-            vol = comp[volume_j, s, n] + eps
-            for f in range(n_fields):
-                base = vol if f == volume_j else close
-                for k in range(window):
-                    i = window - 1 - k
-                    r = s - i
-                    out[c, f * window + k, n] = comp[f, r, n] / base if r >= 0 else np.nan
-
-
-@nb.njit(cache=True)
-def _select(a, m, k):  # pragma: no cover - compiled
-    """Partially order a[:m] in place so that a[k] is the k-th smallest (quickselect with a
-    median-of-three pivot); returns a[k]."""
-    lo, hi = 0, m - 1
-    while hi > lo:
-        mid = (lo + hi) // 2
-        # median of three to the middle
-        if a[mid] < a[lo]:
-            a[mid], a[lo] = a[lo], a[mid]
-        if a[hi] < a[lo]:
-            a[hi], a[lo] = a[lo], a[hi]
-        if a[hi] < a[mid]:
-            a[hi], a[mid] = a[mid], a[hi]
-        pivot = a[mid]
-        i, j = lo, hi
-        while i <= j:
-            while a[i] < pivot:
-                i += 1
-            while a[j] > pivot:
-                j -= 1
-            if i <= j:
-                a[i], a[j] = a[j], a[i]
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
-        else:
-            return a[k]
-    return a[k]
-
-
-@nb.njit(cache=True)
-def _median(a, m):  # pragma: no cover - compiled
-    """Median of a[:m] (reorders a[:m])."""
-    k = m // 2
-    upper = _select(a, m, k)
-    if m % 2 == 1:
-        return upper
-    lower = a[0]
-    for q in range(1, k):  # after selection a[:k] holds the k smallest
-        if a[q] > lower:
-            lower = a[q]
-    return 0.5 * (lower + upper)
-
-
-@nb.njit(parallel=True, cache=True)
-def clip_zscore_fill(block, k, do_clip, do_z, present):  # pragma: no cover
-    """In place per row of block [C, F, N]: clip to median +- k * 1.4826 * MAD, z-score over
-    the finite values, then NaN -> 0. Returns the NaN cells of present stocks per date."""
-    c_n, f_n, n_n = block.shape
-    nan_cells = np.zeros(c_n, np.int64)
-    for c in nb.prange(c_n):
-        buf = np.empty(n_n, np.float32)  # float32 halves the selection traffic
-        for f in range(f_n):
-            row = block[c, f]
-            m = 0
-            for n in range(n_n):
-                v = row[n]
-                if np.isfinite(v):
-                    buf[m] = v
-                    m += 1
-                elif present[c, n]:
-                    nan_cells[c] += 1
-            if m == 0:
-                row[:] = 0.0
-                continue
-            if do_clip:
-                med = _median(buf, m)
-                for q in range(m):
-                    buf[q] = abs(buf[q] - med)
-                mad = _median(buf, m) * MAD_SCALE
-                lo, hi = med - k * mad, med + k * mad
-                for n in range(n_n):
-                    v = row[n]
-                    if np.isfinite(v):
-                        row[n] = min(max(v, lo), hi)
-            if do_z:
-                s = 0.0
-                for n in range(n_n):
-                    if np.isfinite(row[n]):
-                        s += row[n]
-                mean = s / m
-                ss = 0.0
-                for n in range(n_n):
-                    if np.isfinite(row[n]):
-                        d = row[n] - mean
-                        ss += d * d
-                std = np.sqrt(ss / m)
-                inv = 1.0 / std if std > 0 else 0.0
-                for n in range(n_n):
-                    v = row[n]
-                    row[n] = (v - mean) * inv if np.isfinite(v) else 0.0
-            else:
-                for n in range(n_n):
-                    if not np.isfinite(row[n]):
-                        row[n] = 0.0
+            if not np.isfinite(row[n]):
+                row[n] = 0.0
+        return nan_cells
+    mean = s / m
+    ss = 0.0
+    for n in range(n_n):
+        if np.isfinite(row[n]):
+            d = row[n] - mean
+            ss += d * d
+    std = np.sqrt(ss / m)
+    inv = 1.0 / std if std > 0 else 0.0
+    for n in range(n_n):
+        v = row[n]
+        row[n] = (v - mean) * inv if np.isfinite(v) else 0.0
     return nan_cells
 
 
 @nb.njit(parallel=True, cache=True)
-def zscore_present_to(block, present, do_z, out):  # pragma: no cover
-    """out[c, n, f] = z-score of block[c, f, n] over the present stocks of date c (0 for the
-    others, and everywhere a row has no spread); writes the [C, N, F] output layout."""
+def clip_zscore_fill(block, k, do_clip, do_z, present):  # pragma: no cover
+    """clip_zscore_row on every row of block [C, F, N] (present [C, N]); returns the NaN cells
+    of present stocks per date."""
     c_n, f_n, n_n = block.shape
-    tile = 32
+    nan_cells = np.zeros(c_n, np.int64)
     for c in nb.prange(c_n):
-        cnt = 0
-        for n in range(n_n):
-            if present[c, n]:
-                cnt += 1
-        mean = np.zeros(f_n)
-        inv = np.ones(f_n)
-        if do_z and cnt > 0:
-            for f in range(f_n):
-                row = block[c, f]
-                s = 0.0
-                for n in range(n_n):
-                    if present[c, n]:
-                        s += row[n]
-                mu = s / cnt
-                ss = 0.0
-                for n in range(n_n):
-                    if present[c, n]:
-                        d = row[n] - mu
-                        ss += d * d
-                std = np.sqrt(ss / cnt)
-                mean[f] = mu
-                inv[f] = 1.0 / std if std > 0 else 0.0
-        # tiled transpose: a few output rows stay in cache while the features stream by
-        for n0 in range(0, n_n, tile):
-            n1 = min(n0 + tile, n_n)
-            for f in range(f_n):
-                mu, sc = mean[f], inv[f]
-                for n in range(n0, n1):
-                    out[c, n, f] = (block[c, f, n] - mu) * sc if present[c, n] else 0.0
+        buf = np.empty(n_n, np.float32)
+        work = np.empty(n_n, np.float32)
+        sample = np.empty(SAMPLE, np.float32)
+        for f in range(f_n):
+            nan_cells[c] += clip_zscore_row(block[c, f], k, do_clip, do_z, present[c], buf, work,
+                                            sample)
+    return nan_cells
+
+
+@nb.njit(parallel=True, cache=True)
+def compress_stock_major(x, valid, fill, out):  # pragma: no cover
+    """out[n, h] = x[t, n] on stock n's h-th valid day t (NaN beyond its last one), optionally
+    forward-filled over non-finite values from the stock's own earlier traded days (a value
+    with nothing before it keeps the first day's). Returns the NaN cells filled per block.
+
+    x [T, N] float64, valid [T, N] bool, out [N, T] float64. Works on blocks of 64 stocks:
+    each step reads a contiguous piece of a date row and appends to 64 output rows."""
+    t_n, n_n = x.shape
+    width = 64
+    n_blocks = (n_n + width - 1) // width
+    filled = np.zeros(n_blocks, np.int64)
+    for b in nb.prange(n_blocks):
+        n0 = b * width
+        n1 = min(n0 + width, n_n)
+        cnt = np.zeros(n1 - n0, np.int64)
+        last = np.empty(n1 - n0)
+        for t in range(t_n):
+            for n in range(n0, n1):
+                if valid[t, n]:
+                    j = n - n0
+                    v = x[t, n]
+                    h = cnt[j]
+                    if h == 0 or np.isfinite(v):
+                        last[j] = v  # qlib-like ffill keeps the first day's value as the seed
+                        out[n, h] = v
+                    elif fill:
+                        out[n, h] = last[j]
+                        filled[b] += np.isnan(v) and not np.isnan(last[j])
+                    else:
+                        out[n, h] = v
+                    cnt[j] = h + 1
+        for n in range(n0, n1):
+            out[n, cnt[n - n0]:] = np.nan
+    return filled

@@ -16,10 +16,11 @@ import polars as pl
 
 from stockformer.config import FeaturesConfig
 from stockformer.errors import ConfigError
-from stockformer.factors import kernels, preprocess
+from stockformer.factors import chunk_kernel
 from stockformer.factors.alpha360 import (
+    FIELDS,
+    VOLUME_EPS,
     Alpha360Context,
-    alpha360_block,
     feature_names,
     make_context,
 )
@@ -76,25 +77,29 @@ def prepare(panel: pl.DataFrame, cfg: FeaturesConfig, source: str = "panel") -> 
 def process_block(prep: Prepared, start: int, stop: int, stats: dict | None = None) -> np.ndarray:
     """Alpha360 + preprocessing for dates [start, stop): float32 [C, N, F]."""
     cfg = prep.cfg
-    block = alpha360_block(prep.ctx, start, stop)  # [C, F, N], raw ratios, NaN = unknown
-    present = np.ascontiguousarray(prep.ctx.source[start:stop] >= 0)  # stocks with features
+    dp = prep.dp
+    src = np.ascontiguousarray(prep.ctx.source[start:stop])  # -1: a stock without features
+    c, n = src.shape
+    neutral = cfg.neutralize and (dp.industry is not None or prep.log_mcap is not None)
+    industry = np.full((c, n), -1, dtype=np.int32) if dp.industry is None else (
+        np.ascontiguousarray(dp.industry[start:stop]))
+    log_mcap = np.full((c, n), np.nan) if prep.log_mcap is None else (
+        np.ascontiguousarray(prep.log_mcap[start:stop]))
+    out = np.empty((c, n, prep.ctx.n_features), dtype=np.float32)
     k = cfg.clip_mad if cfg.clip_mad is not None else 0.0
-    nan_cells = kernels.clip_zscore_fill(block, k, cfg.clip_mad is not None, cfg.zscore, present)
+    per_date = chunk_kernel.features_chunk(
+        prep.ctx.comp, src, prep.ctx.window, FIELDS.index("close"), FIELDS.index("volume"),
+        VOLUME_EPS, k, cfg.clip_mad is not None, cfg.zscore, neutral, industry, log_mcap,
+        len(dp.industry_names) + 1, out)
     if stats is not None:
-        stats["nan_to_zero_cells"] = stats.get("nan_to_zero_cells", 0) + int(nan_cells.sum())
-    block *= present[:, None, :]  # absent stocks are 0 before the regression
-    has_exposure = prep.dp.industry is not None or prep.log_mcap is not None
-    neutral = cfg.neutralize and has_exposure
-    if neutral:
-        ind = None if prep.dp.industry is None else prep.dp.industry[start:stop]
-        mc = None if prep.log_mcap is None else prep.log_mcap[start:stop]
-        n_stats = preprocess.neutralize(block, present, ind, mc)
-        if stats is not None:
-            for key, v in n_stats.items():
-                stats[key] = stats.get(key, 0) + v
-    out = np.empty((stop - start, block.shape[2], block.shape[1]), dtype=np.float32)
-    # re-z-score after neutralization (a plain transpose when there was none)
-    kernels.zscore_present_to(block, present, neutral and cfg.zscore, out)
+        totals = per_date.sum(axis=0)
+        add = {"nan_to_zero_cells": totals[0]}
+        if neutral:
+            add["dates_neutralized"] = totals[1]
+            add["no_industry_cells"] = totals[2] if dp.industry is not None else 0
+            add["no_market_cap_cells"] = totals[3] if prep.log_mcap is not None else 0
+        for key, v in add.items():
+            stats[key] = stats.get(key, 0) + int(v)
     return out
 
 

@@ -184,30 +184,31 @@ class Stockformer(nn.Module):
         else:
             low_r = high_r = ret
         up = (ret > 0).to(x.dtype)
-        low, high = self.decouple(x, low_r, high_r, up)
+        recompute = self._checkpointing(x)
+
+        def run(module: nn.Module, *args):
+            # one sub-layer at a time: the backward peak is one module's activations (plus the
+            # [B,T,N,d] sub-layer outputs kept); dropout masks are replayed (RNG state restored)
+            return checkpoint(module, *args, use_reentrant=False) if recompute else module(*args)
+
+        low, high = run(self.decouple, x, low_r, high_r, up)
         if self.time_emb is not None:
             te = self.time_emb(batch["time"])
             low, high = low + te, high + te
         pe = self._graph_pe(batch)
         edges = self._edge_structure()
-        recompute = self._checkpointing(low)
         for i in range(self.cfg.layers):
-            for branch, h in (("low", low), ("high", high)):
-                args = (i, branch, h, valid, pe, edges)
-                # one branch of one layer at a time: the backward peak is a single layer's
-                # activations; dropout masks are replayed (checkpoint restores the RNG state)
-                out = checkpoint(self._layer, *args, use_reentrant=False) if recompute else self._layer(*args)
-                low, high = (out, high) if branch == "low" else (low, out)
+            if self.cfg.use_temporal:
+                low = run(self.low_temporal[i], low, valid)
+                high = run(self.high_temporal[i], high, valid)
+            low = run(self.low_spatial[i], low, valid, pe, edges)
+            high = run(self.high_spatial[i], high, valid, pe, edges)
         return low, high
 
-    def _layer(self, i: int, branch: str, h, valid, pe, edges) -> torch.Tensor:
-        if self.cfg.use_temporal:
-            h = (self.low_temporal if branch == "low" else self.high_temporal)[i](h, valid)
-        return (self.low_spatial if branch == "low" else self.high_spatial)[i](h, valid, pe, edges)
-
     def _checkpointing(self, h: torch.Tensor) -> bool:
+        """Recompute in backward? h: the [B, T1, N, *] input (the batch itself needs no grad)."""
         mode = self.cfg.grad_checkpoint
-        if not (torch.is_grad_enabled() and h.requires_grad) or mode == "off":
+        if not (torch.is_grad_enabled() and self.training) or mode == "off":
             return False
         b, t, n, _ = h.shape
         return mode == "on" or b * t * n >= _CHECKPOINT_TOKENS

@@ -118,6 +118,40 @@ def quantile_returns(score: np.ndarray, label: np.ndarray, mask: np.ndarray, q: 
     return np.nanmean(daily, axis=0)
 
 
+def assemble_metrics(
+    ic: np.ndarray,
+    ric: np.ndarray,
+    pred_return: np.ndarray,
+    label: np.ndarray,
+    mask: np.ndarray,
+    prob_up: np.ndarray | None,
+    hit_rate: float,
+    qret: np.ndarray,
+) -> dict:
+    """The metrics dict from the daily IC / RankIC series, hit rate and quantile returns
+    (shared by this reference implementation and the backtest's one-sort version)."""
+    ic_mean, icir, ic_t = _series_stats(ic)
+    ric_mean, ricir, ric_t = _series_stats(ric)
+    m = mask & np.isfinite(pred_return) & np.isfinite(label)
+    err = (pred_return - label)[m]
+    up = prob_up if prob_up is not None else (pred_return > 0).astype(np.float64)
+    return {
+        "ic": ic_mean,
+        "rank_ic": ric_mean,
+        "icir": icir,
+        "rank_icir": ricir,
+        "ic_tstat": ic_t,
+        "rank_ic_tstat": ric_t,
+        "accuracy": direction_accuracy(up, label, mask),
+        "mae": float(np.abs(err).mean()) if err.size else float("nan"),
+        "rmse": float(np.sqrt((err**2).mean())) if err.size else float("nan"),
+        "topk_hit_rate": hit_rate,
+        "quantile_returns": [float(x) for x in qret],
+        "long_short_spread": float(qret[-1] - qret[0]),
+        "days": int(np.isfinite(ic).sum()),
+    }
+
+
 def prediction_metrics(
     pred_return: np.ndarray,
     label: np.ndarray,
@@ -129,29 +163,10 @@ def prediction_metrics(
     """All headline prediction metrics. IC and RankIC are computed on `score`
     (defaults to pred_return); accuracy on prob_up when given, else sign of pred_return."""
     score = pred_return if score is None else score
-    ic = daily_ic(score, label, mask)
-    ric = daily_rank_ic(score, label, mask)
-    ic_mean, icir, ic_t = _series_stats(ic)
-    ric_mean, ricir, ric_t = _series_stats(ric)
-    m = mask & np.isfinite(pred_return) & np.isfinite(label)
-    err = (pred_return - label)[m]
-    up = prob_up if prob_up is not None else (pred_return > 0).astype(np.float64)
-    qret = quantile_returns(score, label, mask, 5)
-    return {
-        "ic": ic_mean,
-        "rank_ic": ric_mean,
-        "icir": icir,
-        "rank_icir": ricir,
-        "ic_tstat": ic_t,
-        "rank_ic_tstat": ric_t,
-        "accuracy": direction_accuracy(up, label, mask),
-        "mae": float(np.abs(err).mean()) if err.size else float("nan"),
-        "rmse": float(np.sqrt((err**2).mean())) if err.size else float("nan"),
-        "topk_hit_rate": topk_hit_rate(score, label, mask, topk),
-        "quantile_returns": [float(x) for x in qret],
-        "long_short_spread": float(qret[-1] - qret[0]),
-        "days": int(np.isfinite(ic).sum()),
-    }
+    return assemble_metrics(
+        daily_ic(score, label, mask), daily_rank_ic(score, label, mask), pred_return, label, mask,
+        prob_up, topk_hit_rate(score, label, mask, topk), quantile_returns(score, label, mask, 5),
+    )
 
 
 # public name for the daily-series summary (mean, IR, t-stat), used by the dashboard
