@@ -86,23 +86,40 @@ def exposures_date(present, industry, log_mcap, n_groups, groups, q):  # pragma:
 
 
 @nb.njit(cache=True)
-def neutralize_row(row, present, groups, counts, q, use_q, gsum):  # pragma: no cover
-    """In place OLS residual of one row over the present stocks (others stay 0)."""
+def neutralize_row(row, present, groups, counts, q, use_q, gsum, do_z):  # pragma: no cover
+    """In place OLS residual of one row over the present stocks (others 0), z-scored again
+    over the present stocks when do_z. The residual has mean ~0 (the group dummies span the
+    intercept), so its variance comes from the same pass as the subtraction."""
     gsum[:] = 0.0
     dot = 0.0
     n_n = row.shape[0]
+    cnt = 0
     for n in range(n_n):
         if present[n]:
             gsum[groups[n]] += row[n]
             dot += row[n] * q[n]
+            cnt += 1
     for g in range(gsum.shape[0]):
         if counts[g] > 0:
             gsum[g] /= counts[g]
     if not use_q:
         dot = 0.0
+    s = 0.0
+    s2 = 0.0
     for n in range(n_n):
         if present[n]:
             row[n] = row[n] - gsum[groups[n]] - dot * q[n]
+            v = np.float64(row[n])
+            s += v
+            s2 += v * v
+    if not do_z:
+        return
+    mu = s / cnt
+    var = max(s2 / cnt - mu * mu, 0.0)
+    std = np.sqrt(var)
+    sc = 1.0 / std if std > 1e-12 else 0.0  # a row without spread (e.g. CLOSE0) stays 0
+    for n in range(n_n):
+        row[n] = (row[n] - mu) * sc if present[n] else 0.0
 
 
 @nb.njit(parallel=True, cache=True)
@@ -153,8 +170,8 @@ def features_chunk(comp, src, window, close_j, volume_j, eps, k, do_clip, do_z, 
                 if not neutral:
                     continue
                 if do_neutral:
-                    neutralize_row(row, present, groups, counts, q, use_q, gsum)
-                if do_z and cnt > 0:  # z-score again over the present stocks
+                    neutralize_row(row, present, groups, counts, q, use_q, gsum, do_z)
+                elif do_z and cnt > 0:  # too few stocks to regress: z-score again only
                     _zscore_present(row, present, cnt)
             for n in range(n_n):  # and back out
                 for j in range(nf):

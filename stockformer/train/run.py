@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -73,8 +74,10 @@ def load_panel_for(cfg: Config) -> pl.DataFrame:
 def _standardize_rows(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Cross-sectional z-score per row over valid cells (for blending two scores)."""
     out = np.where(valid, x, np.nan).astype(np.float64)
-    mean = np.nanmean(out, axis=1, keepdims=True)
-    std = np.nanstd(out, axis=1, keepdims=True)
+    with warnings.catch_warnings():  # a day with no valid stock is all-NaN: fine, zeroed below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(out, axis=1, keepdims=True)
+        std = np.nanstd(out, axis=1, keepdims=True)
     std[~np.isfinite(std) | (std == 0)] = 1.0
     return np.nan_to_num((out - mean) / std)
 

@@ -93,7 +93,7 @@ def _run_eval(model, loader, device, extra, dtype, train_cfg: TrainConfig, tasks
         if train_cfg is not None:
             terms = multitask_loss(out, b["y"], b["y_mask"], y_low=_low_target(model, b["y"]),
                                    lambda_cls=train_cfg.lambda_cls, tasks=tasks)
-            losses.append(float(terms["loss"]))
+            losses.append(float(terms["loss"].detach()))
             weights.append(int(b["y_mask"].sum()))
             ys.append(b["y"][:, 0].float().cpu().numpy())
             masks.append(b["y_mask"][:, 0].cpu().numpy())
@@ -247,7 +247,7 @@ def _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, *, seed, 
                 nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
             scaler.step(opt)
             scaler.update()
-            tot += float(terms["loss"]) * len(b["y"])
+            tot += float(terms["loss"].detach()) * len(b["y"])
             cnt += len(b["y"])
             bar.set_postfix(loss=f"{tot / cnt:.4f}", val_ic=f"{last_ic:.4f}")
         train_loss = tot / max(cnt, 1)
