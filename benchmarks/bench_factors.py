@@ -44,7 +44,7 @@ def _ours(stocks: int, days: int, chunk: int, memmap: str | None, q) -> None:
     if memmap:
         out = np.lib.format.open_memmap(memmap, mode="w+", dtype=np.float32, shape=(t, n, f))
     total = 0.0
-    for a, b, x in iter_feature_chunks(prep, chunk=chunk):
+    for a, b, x in iter_feature_chunks(prep, chunk=chunk, reuse=out is None):
         if out is not None:
             out[a:b] = x
         else:

@@ -198,3 +198,15 @@ def test_compiled_kernel_matches_numpy_reference(do_clip, do_z):
     nan_cells = kernels.clip_zscore_fill(got, 3.0, do_clip, do_z, present)
     np.testing.assert_allclose(got, np.nan_to_num(ref, nan=0.0), rtol=1e-5, atol=1e-5)
     assert nan_cells.tolist() == [7, 41, 0]
+
+
+def test_streamed_chunks_with_a_reused_buffer_equal_the_build(panel):
+    from stockformer.factors.pipeline import iter_feature_chunks, prepare
+
+    full = build_features(panel, cfg())
+    prep = prepare(panel, cfg())
+    seen = []
+    for a, b, x in iter_feature_chunks(prep, chunk=16, reuse=True):
+        np.testing.assert_array_equal(x, full.features[a:b])
+        seen.append(x)
+    assert b == 100 and all(np.shares_memory(seen[0], x) for x in seen)

@@ -60,3 +60,21 @@ def test_fallback_rows_really_miss_the_bracket():
     v[(np.arange(select.SAMPLE) * m) // select.SAMPLE] = 0.0
     sample = v[(np.arange(select.SAMPLE) * m) // select.SAMPLE]
     assert (sample == 0).all() and np.median(v) == 1.0
+
+
+def test_wide_rows_clip_and_zscore_match_the_numpy_reference():
+    """Rows wider than SMALL take the bracketed selection inside the compiled clip kernel."""
+    from stockformer.factors import kernels, preprocess
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_t(2, size=(2, 3, 3000)).astype(np.float32)
+    x[0, 1, :100] = np.nan
+    assert x.shape[-1] > select.SMALL
+    ref = x.copy()
+    preprocess.clip_mad(ref, 3.0)
+    preprocess.zscore(ref)
+    got = x.copy()
+    kernels.clip_zscore_fill(got, 3.0, True, True, np.ones((2, 3000), dtype=bool))
+    np.testing.assert_allclose(got, np.nan_to_num(ref, nan=0.0), rtol=1e-5, atol=1e-5)
+    clipped = preprocess.clip_mad(x.copy(), 3.0)
+    assert (clipped[np.isfinite(x)] != x[np.isfinite(x)]).sum() > 10  # the clip really bites

@@ -10,7 +10,7 @@ import polars as pl
 
 from stockformer.config import FeaturesConfig
 
-CODE_VERSION = "features-1"  # bump when the computation changes
+CODE_VERSION = "features-2"  # bump when the computation changes
 
 
 def fingerprint(panel: pl.DataFrame, cfg: FeaturesConfig) -> str:

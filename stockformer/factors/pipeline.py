@@ -74,8 +74,12 @@ def prepare(panel: pl.DataFrame, cfg: FeaturesConfig, source: str = "panel") -> 
     return Prepared(dp, ctx, cfg, labels, mask, daily_returns(dp), log_mcap, report)
 
 
-def process_block(prep: Prepared, start: int, stop: int, stats: dict | None = None) -> np.ndarray:
-    """Alpha360 + preprocessing for dates [start, stop): float32 [C, N, F]."""
+def process_block(
+    prep: Prepared, start: int, stop: int, stats: dict | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Alpha360 + preprocessing for dates [start, stop): float32 [C, N, F], written into `out`
+    when given (C-contiguous float32 of that shape: saves allocating and copying a chunk)."""
     cfg = prep.cfg
     dp = prep.dp
     src = np.ascontiguousarray(prep.ctx.source[start:stop])  # -1: a stock without features
@@ -85,7 +89,11 @@ def process_block(prep: Prepared, start: int, stop: int, stats: dict | None = No
         np.ascontiguousarray(dp.industry[start:stop]))
     log_mcap = np.full((c, n), np.nan) if prep.log_mcap is None else (
         np.ascontiguousarray(prep.log_mcap[start:stop]))
-    out = np.empty((c, n, prep.ctx.n_features), dtype=np.float32)
+    shape = (c, n, prep.ctx.n_features)
+    if out is None:
+        out = np.empty(shape, dtype=np.float32)
+    elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"process_block: out must be C-contiguous float32 {shape}")
     k = cfg.clip_mad if cfg.clip_mad is not None else 0.0
     per_date = chunk_kernel.features_chunk(
         prep.ctx.comp, src, prep.ctx.window, FIELDS.index("close"), FIELDS.index("volume"),
@@ -105,13 +113,22 @@ def process_block(prep: Prepared, start: int, stop: int, stats: dict | None = No
 
 def iter_feature_chunks(
     prep: Prepared, start: int = 0, stop: int | None = None, chunk: int = 32,
-    stats: dict | None = None,
+    stats: dict | None = None, reuse: bool = False,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Yield (a, b, features [b - a, N, F] float32) for consecutive date chunks."""
+    """Yield (a, b, features [b - a, N, F] float32) for consecutive date chunks. With reuse,
+    every chunk is written into the same buffer (valid until the next step): a stream that
+    consumes each chunk at once skips a fresh 230 MB allocation (page faults) per chunk."""
     stop = prep.dp.shape[0] if stop is None else stop
+    buf = None
     for a in range(start, stop, chunk):
         b = min(a + chunk, stop)
-        yield a, b, process_block(prep, a, b, stats)
+        if reuse:
+            if buf is None:
+                buf = np.empty((min(chunk, stop - start), prep.dp.shape[1],
+                                prep.ctx.n_features), dtype=np.float32)
+            yield a, b, process_block(prep, a, b, stats, out=buf[: b - a])
+        else:
+            yield a, b, process_block(prep, a, b, stats)
 
 
 def _industries(dp: DensePanel) -> list[str | None] | None:
@@ -153,8 +170,9 @@ def build_features(
     n, f = len(prep.dp.symbols), len(prep.feature_names)
     feats = np.empty((stop - start, n, f), dtype=np.float32)
     stats: dict = {}
-    for a, b, x in iter_feature_chunks(prep, start, stop, chunk, stats):
-        feats[a - start : b - start] = x
+    for a in range(start, stop, chunk):  # each chunk straight into its place
+        b = min(a + chunk, stop)
+        process_block(prep, a, b, stats, out=feats[a - start : b - start])
     report = {**prep.report, **stats, "features_shape": list(feats.shape)}
     sl = slice(start, stop)
     fs = FeatureSet(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-SAMPLE = 256  # sample size of the bracket; rows up to SMALL values use a plain quickselect
+SAMPLE = 128  # sample size of the bracket; rows up to SMALL values use a plain quickselect
 SMALL = 1024
 BINS = 512  # histogram bins inside the bracket
 
