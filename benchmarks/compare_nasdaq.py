@@ -31,6 +31,8 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--d-model", type=int, default=64)
     ap.add_argument("--attention", default="sparse", choices=["copy", "plain", "sparse"])
+    # struc2vec compares all node pairs: slow at 1,026 nodes on a CPU; the spectral one is fast
+    ap.add_argument("--embedding", default="spectral", choices=["struc2vec", "spectral", "none"])
     ap.add_argument("--data", default=str(ROOT / "data" / "nasdaq1026"))
     ap.add_argument("--out", default=str(ROOT / "runs" / "nasdaq-compare"))
     args = ap.parse_args()
@@ -52,6 +54,7 @@ def main() -> int:
         "split.test_end": "2017-12-31",
         "features.neutralize": False,  # no industry or market cap in this data
         "graph.top_k": 20,
+        "graph.embedding": args.embedding,
         "model.d_model": args.d_model,
         "model.spatial_attention": args.attention,
         "train.device": "cpu",
