@@ -166,6 +166,21 @@ def test_signal_page_shows_comparison_csv(runs_root):
     assert any(list(f.get("model", [])) == ["stockformer", "lstm"] for f in frames)
 
 
+def test_compare_folder_is_a_comparison_not_a_broken_run(runs_root):
+    write_run(runs_root, "demo")
+    cmp = runs_root / "20260101-000000-small-compare"
+    cmp.mkdir()
+    (cmp / "config.yaml").write_text((runs_root / "demo" / "config.yaml").read_text())
+    (cmp / "comparison.csv").write_text("model,seed,rank_ic\nstockformer,0,0.05\nreversal,0,0.04\n")
+    at = open_page("Runs")
+    assert not any(cmp.name in e.value for e in at.error)
+    assert any(cmp.name in i.value and "compare" in i.value for i in at.info)
+    table = at.dataframe[0].value
+    assert table.loc[table["run"] == cmp.name, "status"].tolist() == ["comparison"]
+    frames = [d.value for d in open_page("Signal quality").dataframe]
+    assert sum(list(f.get("model", [])) == ["stockformer", "reversal"] for f in frames) == 1
+
+
 def test_picks_page_stale_warning_and_fresh(runs_root, tmp_path):
     folder = tmp_path / "predictions"
     write_picks(folder, datetime(2020, 1, 6).date())

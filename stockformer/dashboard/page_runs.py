@@ -15,7 +15,7 @@ def render(infos: list[RunInfo]) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     for info in infos:
         if not info.ok:
-            st.error(f"Run {info.name}: {info.error}")
+            (st.info if info.is_comparison else st.error)(f"Run {info.name}: {info.error}")
             continue
         label = f"{info.name} | {info.config.model.name}" if info.config else info.name
         with st.expander(label, expanded=False):

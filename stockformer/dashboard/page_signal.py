@@ -57,10 +57,17 @@ def _comparisons(selected: list[RunInfo], runs_root: Path) -> None:
     """comparison.csv files of the selected runs and of the runs root itself."""
     found = [(r.name, r.path / COMPARISON_FILE) for r in selected]
     found.append(("runs root", runs_root / COMPARISON_FILE))
+    # `stockformer compare` writes its own folder under the runs root: show every such table
+    if runs_root.is_dir():
+        for child in sorted(runs_root.iterdir(), key=lambda p: p.name, reverse=True):
+            if child.is_dir() and not child.is_symlink() and (child / COMPARISON_FILE).is_file():
+                found.append((child.name, child / COMPARISON_FILE))
     shown = False
+    seen: set[Path] = set()
     for name, path in found:
-        if not path.is_file():
+        if not path.is_file() or path.resolve() in seen:
             continue
+        seen.add(path.resolve())
         try:
             frame = loaders.table(path, ("model",))
         except StockformerError as err:

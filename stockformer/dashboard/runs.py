@@ -48,6 +48,11 @@ class RunInfo:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def is_comparison(self) -> bool:
+        """A `stockformer compare` folder: a table of models, not a single trained run."""
+        return self.metrics is None and (self.path / "comparison.csv").is_file()
+
 
 def mtime_of(path: Path) -> float:
     """Modification time used as a cache key (0.0 when the file is missing)."""
@@ -102,6 +107,9 @@ def load_run(root: Path, name: str) -> RunInfo:
             raise RunError(f"{name}/config.yaml: {err}") from None
         metrics_path = safe_child(path, "metrics.json")
         if not metrics_path.is_file():
+            if (path / "comparison.csv").is_file():
+                raise RunError(f"{name}: a `stockformer compare` folder; its table is on the Signal "
+                               f"quality page, each model's own run is under {name}/models/")
             raise RunError(f"{name}/metrics.json: missing (training still running, or it failed)")
         info.metrics = read_json(metrics_path)
         for split in ("test", "validation"):
@@ -140,7 +148,8 @@ def artifact(info: RunInfo, relative: str) -> pl.DataFrame:
 
 def headline(info: RunInfo) -> dict[str, Any]:
     """One row of the run browser table."""
-    row: dict[str, Any] = {"run": info.name, "status": "ok" if info.ok else "broken"}
+    status = "ok" if info.ok else ("comparison" if info.is_comparison else "broken")
+    row: dict[str, Any] = {"run": info.name, "status": status}
     if info.config is not None:
         row["model"] = info.config.model.name
     metrics = info.metrics or {}
