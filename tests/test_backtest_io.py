@@ -167,6 +167,11 @@ def test_index_benchmark_and_run_dir_cli(tmp_path):
     res = backtest_run(run, {"backtest.benchmark": str(tmp_path / "idx.csv")})
     assert res.equity["benchmark"][-1] == pytest.approx(110 / 100)
     assert (run / "backtest" / "summary.json").is_file()
+    # a newer compare folder (no predictions) must not be taken for the latest run
+    newer = tmp_path / "runs" / "z-compare"
+    newer.mkdir()
+    (newer / "config.yaml").write_text("name: cmp\n")
+    (newer / "comparison.csv").write_text("model\nmlp\n")
     code = main(["backtest", "--run", "latest", "--runs-dir", str(tmp_path / "runs"), "--topk", "3",
                  "--cost-preset", "us", "--fill", "open"])
     assert code == 0

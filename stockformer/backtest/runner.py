@@ -15,12 +15,13 @@ from stockformer.errors import DataError, RunError
 
 
 def latest_run(runs_dir: str | Path) -> Path:
-    """The most recently modified run directory under runs_dir."""
+    """The most recently finished training run under runs_dir: the newest folder holding
+    predictions.parquet (compare folders and runs still training are skipped)."""
     root = Path(runs_dir)
-    runs = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+    runs = [p for p in root.iterdir() if (p / "predictions.parquet").is_file()] if root.is_dir() else []
     if not runs:
-        raise RunError(f"{root}: no run directories (train a model first)")
-    return max(runs, key=lambda p: p.stat().st_mtime)
+        raise RunError(f"{root}: no finished run (one with predictions.parquet): train a model first")
+    return max(runs, key=lambda p: (p / "predictions.parquet").stat().st_mtime)
 
 
 def load_benchmark(path: str | Path) -> pl.DataFrame:

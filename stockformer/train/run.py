@@ -366,12 +366,3 @@ def train_run(
     }
     write_json(run_dir / "metrics.json", metrics)
     return run_dir
-
-
-def latest_run(root: str | Path = "runs") -> Path:
-    """The most recently modified run directory (one that has a config.yaml)."""
-    root = Path(root)
-    runs = [p for p in root.glob("*") if (p / "config.yaml").is_file()] if root.is_dir() else []
-    if not runs:
-        raise RunError(f"no run found under {root}/ (create one with `make demo` or `stockformer train`)")
-    return max(runs, key=lambda p: (p / "config.yaml").stat().st_mtime)
