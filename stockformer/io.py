@@ -67,6 +67,22 @@ def write_parquet(target: str | os.PathLike, frame) -> Path:
     return atomic_write(target, _write)
 
 
+def read_json(path: str | os.PathLike, error: type[Exception], missing: str = "missing",
+              kind: type | None = None) -> Any:
+    """Parse a JSON file; any failure becomes `error` with one line naming the file.
+    `missing` says what an absent file means; `kind` (dict, list) checks the top level."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: {missing}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise error(f"{path}: not valid JSON ({type(err).__name__}: {err})") from None
+    if kind is not None and not isinstance(obj, kind):
+        raise error(f"{path}: expected a JSON {kind.__name__} at the top level")
+    return obj
+
+
 def _json_default(o: Any):
     import numpy as np
 

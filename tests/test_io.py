@@ -29,3 +29,18 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (target.stat().st_mode & 0o777) == (0o666 & ~mask)
+
+
+def test_read_json_one_line_errors(tmp_path):
+    from stockformer.errors import DataError
+    from stockformer.io import read_json
+
+    write_json(tmp_path / "ok.json", {"a": 1})
+    assert read_json(tmp_path / "ok.json", DataError, kind=dict) == {"a": 1}
+    with pytest.raises(DataError, match=r"nope\.json: gone"):
+        read_json(tmp_path / "nope.json", DataError, "gone")
+    (tmp_path / "bad.json").write_bytes(b"\xff\xfe{")
+    with pytest.raises(DataError, match="not valid JSON"):
+        read_json(tmp_path / "bad.json", DataError)
+    with pytest.raises(DataError, match="expected a JSON list"):
+        read_json(tmp_path / "ok.json", DataError, kind=list)

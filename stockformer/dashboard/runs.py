@@ -3,13 +3,13 @@ with one line naming the file and what is wrong, so one broken run never breaks 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from stockformer import io
 from stockformer.config import Config, load_config
 from stockformer.dashboard.paths import safe_child, safe_run_path
 from stockformer.errors import RunError, StockformerError
@@ -63,15 +63,7 @@ def mtime_of(path: Path) -> float:
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{path}: missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunError(f"{path}: not valid JSON ({type(err).__name__})") from None
-    if not isinstance(obj, dict):
-        raise RunError(f"{path}: expected a JSON object at the top level")
-    return obj
+    return io.read_json(path, RunError, "missing", dict)
 
 
 def read_table(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -70,12 +69,7 @@ def load_meta(path: str | Path) -> dict[str, Any]:
         meta_path = path.with_name(META_FILE)
     else:
         raise DataError(f"{path}: no such dataset directory")
-    try:
-        return json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{meta_path}: not found (not a dataset directory?)") from None
-    except (OSError, json.JSONDecodeError) as err:
-        raise DataError(f"{meta_path}: unreadable ({err})") from None
+    return io.read_json(meta_path, DataError, "not found (not a dataset directory?)", dict)
 
 
 def load_panel(path: str | Path) -> pl.DataFrame:

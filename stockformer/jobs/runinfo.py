@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from stockformer.config import Config, load_config
 from stockformer.errors import CheckpointError, RunError
+from stockformer.io import read_json
 
 TRADE_OUTPUTS = ("regression", "classification", "blend")
 
@@ -33,12 +33,7 @@ def sha256_file(path: Path) -> str:
 
 
 def _read_json(path: Path, what: str):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{path}: missing ({what}); is this a complete run directory?") from None
-    except (OSError, json.JSONDecodeError) as err:
-        raise RunError(f"{path}: unreadable ({type(err).__name__}: {err})") from None
+    return read_json(path, RunError, f"missing ({what}); is this a complete run directory?")
 
 
 def load_run(path: str | Path) -> RunInfo:
