@@ -16,33 +16,9 @@ MAD_SCALE = 1.4826
 
 
 @nb.njit(cache=True)
-def gather_date(comp, src, window, close_j, volume_j, eps, out):  # pragma: no cover
-    """One date's raw Alpha360: out[f * window + k, n] = comp[f, n, src[n] - i] / base
-    (i = window - 1 - k; base = today's close, or today's volume + eps for VOLUME).
-
-    comp: [6, N, H] float64 fields on each stock's h-th traded day; src [N] int64 history rank
-    of the source day (-1: no features, all NaN); out [6 * window, N] float32."""
-    n_fields, n_n = comp.shape[0], src.shape[0]
-    for n in range(n_n):
-        s = src[n]
-        if s < 0:
-            for j in range(n_fields * window):
-                out[j, n] = np.nan
-            continue
-        close = comp[close_j, n, s]
-        vol = comp[volume_j, n, s] + eps
-        for f in range(n_fields):
-            base = vol if f == volume_j else close
-            series = comp[f, n]
-            for k in range(window):
-                r = s - (window - 1 - k)
-                out[f * window + k, n] = series[r] / base if r >= 0 else np.nan
-
-
-@nb.njit(cache=True)
 def gather_date_nf(comp, src, window, close_j, volume_j, eps, out):  # pragma: no cover
-    """gather_date into the output layout out [N, 6 * window]: one stock's factors are
-    contiguous, so both the reads and the writes stream."""
+    """Alpha360 of one date into out [N, 6 * window] (one stock's factors contiguous, so reads
+    and writes stream); pass a transposed view for the [6 * window, N] layout."""
     n_fields, n_n = comp.shape[0], src.shape[0]
     for n in range(n_n):
         s = src[n]
@@ -62,9 +38,9 @@ def gather_date_nf(comp, src, window, close_j, volume_j, eps, out):  # pragma: n
 
 @nb.njit(parallel=True, cache=True)
 def alpha360_gather(comp, src, window, close_j, volume_j, eps, out):  # pragma: no cover
-    """gather_date for every date of src [C, N] into out [C, 6 * window, N]."""
+    """gather_date_nf for every date of src [C, N] into out [C, 6 * window, N]."""
     for c in nb.prange(src.shape[0]):
-        gather_date(comp, src[c], window, close_j, volume_j, eps, out[c])
+        gather_date_nf(comp, src[c], window, close_j, volume_j, eps, out[c].T)
 
 
 @nb.njit(cache=True)

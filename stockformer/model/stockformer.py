@@ -32,6 +32,14 @@ log = logging.getLogger(__name__)
 _CHECKPOINT_TOKENS = 16384  # grad_checkpoint=auto: batch * t1 * stocks from which it is on
 
 
+def checkpointing_active(mode: str, training: bool, batch: int, t1: int, stocks: int) -> bool:
+    """Whether a training step recomputes sub-layer activations in backward (also the rule the
+    memory estimate in train/memory.py follows)."""
+    if not training or mode == "off":
+        return False
+    return mode == "on" or batch * t1 * stocks >= _CHECKPOINT_TOKENS
+
+
 class DecouplingFlow(nn.Module):
     """Per band: FFN (F + 2) -> d -> d on [band value, up/down indicator, F factors].
 
@@ -207,11 +215,9 @@ class Stockformer(nn.Module):
 
     def _checkpointing(self, h: torch.Tensor) -> bool:
         """Recompute in backward? h: the [B, T1, N, *] input (the batch itself needs no grad)."""
-        mode = self.cfg.grad_checkpoint
-        if not (torch.is_grad_enabled() and self.training) or mode == "off":
-            return False
         b, t, n, _ = h.shape
-        return mode == "on" or b * t * n >= _CHECKPOINT_TOKENS
+        training = torch.is_grad_enabled() and self.training
+        return checkpointing_active(self.cfg.grad_checkpoint, training, b, t, n)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         low, high = self.encode(batch)

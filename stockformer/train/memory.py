@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from stockformer.config import ModelConfig
 from stockformer.errors import ResourceError
+from stockformer.model.stockformer import checkpointing_active
 
 _FLOAT = 4  # bytes
 # [B, T1, N, d]-sized tensors one encoder layer keeps per branch during training, measured
@@ -19,7 +20,6 @@ _FLOAT = 4  # bytes
 # variants keep the N x N attention's intermediates too; without checkpointing about 1.6x more
 _ACTS_CHECKPOINTED = {"copy": 30, "plain": 30, "sparse": 8}
 _NO_CHECKPOINT_FACTOR = 1.6
-_CHECKPOINT_TOKENS = 16384  # grad_checkpoint=auto turns on from batch * t1 * stocks (the model's rule)
 
 
 @dataclass
@@ -44,12 +44,6 @@ def available_memory_bytes() -> int | None:
     return None
 
 
-def uses_checkpointing(cfg: ModelConfig, n_stocks: int, batch: int, training: bool) -> bool:
-    if not training or cfg.grad_checkpoint == "off":
-        return False
-    return cfg.grad_checkpoint == "on" or batch * cfg.t1 * n_stocks >= _CHECKPOINT_TOKENS
-
-
 def estimate_step_memory(
     cfg: ModelConfig, n_stocks: int, n_features: int, batch: int, training: bool = True
 ) -> MemoryEstimate:
@@ -58,7 +52,7 @@ def estimate_step_memory(
     b, t, n, d, f = batch, cfg.t1, n_stocks, cfg.d_model, n_features
     branches = 2 if cfg.name == "stockformer" else 1
     unit = b * t * n * d * _FLOAT  # one [B, T1, N, d] tensor
-    ckpt = uses_checkpointing(cfg, n, b, training)
+    ckpt = checkpointing_active(cfg.grad_checkpoint, training, b, t, n)
     per_layer = _ACTS_CHECKPOINTED.get(cfg.spatial_attention, 30)
     if training and not ckpt:
         per_layer *= _NO_CHECKPOINT_FACTOR
