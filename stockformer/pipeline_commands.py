@@ -58,16 +58,14 @@ def print_metrics(run_dir: Path) -> None:
 
 def ensure_data(cfg: Config) -> None:
     """Generate the configured synthetic market when the data path does not exist yet."""
-    from stockformer.data.store import save_dataset
-    from stockformer.data.synthetic import generate_market
+    from stockformer.data.synthetic import save_synthetic_dataset
 
     path = Path(cfg.data.path)
     if path.exists():
         return
     s = cfg.data.synth
     console.print(f"[dim]{path} not found: generating the synthetic market ({s.stocks} stocks x {s.days} days)[/]")
-    save_dataset(generate_market(stocks=s.stocks, days=s.days, seed=s.seed), path,
-                 meta={"source": f"synthetic (stocks={s.stocks}, days={s.days}, seed={s.seed})"})
+    save_synthetic_dataset(path, s.stocks, s.days, s.seed)
 
 
 def register(app: typer.Typer) -> None:
@@ -109,8 +107,7 @@ def register(app: typer.Typer) -> None:
         from stockformer.train.run import train_run
 
         cfg = resolve_config(config, data, device, sets)
-        if cfg.split.scheme != "rolling":
-            cfg.split.scheme = "rolling"
+        cfg.split.scheme = "rolling"
         out = train_run(cfg, run_dir=run_dir, walkforward=True, workers=workers, ray_address=ray_address)
         print_metrics(out)
         from stockformer.backtest import backtest_run

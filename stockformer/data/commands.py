@@ -12,8 +12,8 @@ from rich.table import Table
 
 from stockformer.data.loaders import import_panel
 from stockformer.data.store import load_meta, save_dataset
-from stockformer.data.synthetic import simulate_market
-from stockformer.data.validate import ValidationReport, validate
+from stockformer.data.synthetic import save_synthetic_dataset
+from stockformer.data.validate import ValidationReport
 from stockformer.errors import ValidationError
 
 data_app = typer.Typer(help="Datasets: synthesize, import, download, validate, inspect.",
@@ -70,10 +70,7 @@ def synth(
     out: Path = typer.Option(Path("data/synth"), help="Dataset directory to write."),
 ) -> None:
     """Generate the embedded synthetic A-share-like market and save it as a dataset."""
-    market = simulate_market(stocks, days, seed, _parse_day(start, "--start"), progress=True)
-    panel, report = validate(market.panel, "synthetic")
-    save_dataset(panel, out, report, meta={"source": "synthetic",
-                                           "synth": {"stocks": stocks, "days": days, "seed": seed}})
+    save_synthetic_dataset(out, stocks, days, seed, _parse_day(start, "--start"), progress=True)
     _summary(f"synthetic market -> {out}", load_meta(out))
 
 

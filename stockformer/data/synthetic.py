@@ -216,6 +216,21 @@ def generate_market(
     return simulate_market(stocks, days, seed, start).panel
 
 
+def save_synthetic_dataset(
+    out, stocks: int = 300, days: int = 1500, seed: int = 0, start: date = date(2016, 1, 4),
+    *, progress: bool = False,
+):
+    """Generate, validate and store the synthetic market as a dataset directory (what
+    `stockformer data synth` and the demo write)."""
+    from stockformer.data.store import save_dataset
+    from stockformer.data.validate import validate
+
+    market = simulate_market(stocks, days, seed, start, progress=progress)
+    panel, report = validate(market.panel, "synthetic")
+    return save_dataset(panel, out, report, meta={
+        "source": "synthetic", "synth": {"stocks": stocks, "days": days, "seed": seed}})
+
+
 def oracle_rank_ic(stocks: int = 300, days: int = 1500, seed: int = 0) -> dict[str, float]:
     """Mean daily rank IC of the planted truth and of simple signals vs realised returns.
 

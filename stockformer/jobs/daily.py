@@ -155,7 +155,7 @@ def predict_day(
 ) -> DayPrediction:
     """Rank the run's universe on `day` and derive target weights and orders vs `previous`."""
     from stockformer.jobs.outputs import build_table
-    from stockformer.train.run import candidate_scores
+    from stockformer.train.run import trade_score
 
     cfg = info.cfg
     panel = panel.filter(pl.col("date") <= day)  # nothing after the day, ever
@@ -180,7 +180,7 @@ def predict_day(
     fs = build_day_features(info, panel_u, day)
     pred, prob = _model_outputs(info, fs, device)
     valid = fs.valid[-1]
-    score = candidate_scores(pred[None], prob[None], valid[None])[info.trade_output][0]
+    score = trade_score(info.trade_output, pred[None], prob[None], valid[None])[0]
 
     # new listings: fewer rows than the run's min_history since the first one are not picked
     counts = dict(panel_u.group_by("symbol").len().iter_rows())

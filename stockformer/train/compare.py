@@ -6,6 +6,7 @@ over seeds) and one run directory per model and seed under `<out>/models/`.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -53,8 +54,6 @@ def run_one(cfg: Config, model: str, seed: int, out_dir: Path) -> dict:
     started = time.perf_counter()
     train_run(mcfg, run_dir=run_dir, walkforward=cfg.split.scheme == "rolling")
     result = backtest_run(run_dir)
-    import json
-
     metrics = json.loads((run_dir / "metrics.json").read_text())
     s = result.summary
     return {

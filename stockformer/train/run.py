@@ -82,12 +82,17 @@ def _standardize_rows(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.nan_to_num((out - mean) / std)
 
 
+def trade_score(output: str, pred: np.ndarray, prob: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The score traded under `output` (regression, classification or their blend)."""
+    if output == "regression":
+        return pred
+    if output == "classification":
+        return prob
+    return _standardize_rows(pred, valid) + _standardize_rows(prob, valid)
+
+
 def candidate_scores(pred: np.ndarray, prob: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarray]:
-    return {
-        "regression": pred,
-        "classification": prob,
-        "blend": _standardize_rows(pred, valid) + _standardize_rows(prob, valid),
-    }
+    return {name: trade_score(name, pred, prob, valid) for name in TRADE_OUTPUTS}
 
 
 def choose_trade_output(
@@ -316,10 +321,12 @@ def train_run(
     trade_output, val_choice = choose_trade_output(
         val_pred, val_prob, fs.labels[val_a], fs.mask[val_a], cfg.train.trade_output
     )
-    frames, per_window = [], []
+    frames, per_window, test_scores, val_scores = [], [], [], []
     for o in outcomes:
-        t_score = candidate_scores(o.test_pred, o.test_prob, fs.valid[o.test_anchors])[trade_output]
-        v_score = candidate_scores(o.val_pred, o.val_prob, fs.valid[o.val_anchors])[trade_output]
+        t_score = trade_score(trade_output, o.test_pred, o.test_prob, fs.valid[o.test_anchors])
+        v_score = trade_score(trade_output, o.val_pred, o.val_prob, fs.valid[o.val_anchors])
+        test_scores.append(t_score)
+        val_scores.append(v_score)
         frames.append(predictions_frame(fs, o.test_anchors, o.test_pred, o.test_prob, t_score))
         per_window.append({
             "window": o.name,
@@ -333,11 +340,12 @@ def train_run(
     preds = pl.concat(frames).unique(["date", "symbol"], keep="last").sort(["date", "symbol"])
     write_parquet(run_dir / "predictions.parquet", preds)
 
+    # scores are per day (row-wise blend), so the windows' scores concatenate to the whole
     test_a = np.concatenate([o.test_anchors for o in outcomes])
     test_pred = np.concatenate([o.test_pred for o in outcomes])
     test_prob = np.concatenate([o.test_prob for o in outcomes])
-    test_score = candidate_scores(test_pred, test_prob, fs.valid[test_a])[trade_output]
-    val_score = candidate_scores(val_pred, val_prob, fs.valid[val_a])[trade_output]
+    test_score = np.concatenate(test_scores)
+    val_score = np.concatenate(val_scores)
     last_fit = outcomes[-1].fit
     metrics = {
         "test": _metrics_block(fs, test_a, test_pred, test_prob, test_score, topk),
