@@ -1,7 +1,9 @@
 """Stockformer training-step benchmark (CPU): this implementation vs a naive reference (the
 released code's copy step, which materialises [B, T, N, N, d] in backward, with torch's
-bernoulli dropout and no activation checkpointing), the sparse variant's scaling in N, and the
-sparse forward pass of one prediction day. Each measurement runs in its own subprocess so peak
+bernoulli dropout and no activation checkpointing), each in fp32 / bf16 autocast and under glibc's
+malloc / tcmalloc (when installed), the sparse variant's scaling in N, and the sparse forward pass
+of one prediction day. A training step is the trainer's: forward under the trainer's autocast
+rule, multi-task loss, backward, clipping, Adam. Each measurement runs in its own subprocess so peak
 RSS is clean; a watchdog stops a case whose RSS passes --max-rss-gib. Prints a Markdown table.
 
     python -m benchmarks.bench_model            # everything (many minutes; naive case ~14 GB)
@@ -21,6 +23,8 @@ import time
 import types
 
 import numpy as np
+
+from stockformer.allocator import find_tcmalloc
 
 
 def _naive_copy(q, k, v, key_ok, chunk=None):
@@ -80,6 +84,8 @@ def run_case(spec: dict) -> dict:
 
     from stockformer.config import ModelConfig
     from stockformer.model.registry import build_model
+    from stockformer.model.stockformer import is_large_step
+    from stockformer.train.device import amp_dtype, autocast
     from stockformer.train.loss import multitask_loss
 
     if spec.get("max_rss_gib"):
@@ -92,6 +98,9 @@ def run_case(spec: dict) -> dict:
                       spatial_attention=spec["attention"], sparse_k=16,
                       grad_checkpoint="off" if spec["naive"] else spec.get("checkpoint", "auto"))
     model = build_model(cfg, f, n, _graph(n, 16, 128))
+    cpu = torch.device("cpu")
+    # the trainer's precision rule (train.cpu_amp; "auto" = bf16 here, this CPU has avx512_bf16)
+    dtype = amp_dtype(cpu, True, spec.get("amp", "auto"), is_large_step(b, t1, n))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
     batch = {"x": torch.randn(b, t1, n, f, generator=g), "ret": 0.02 * torch.randn(b, t1, n, generator=g),
@@ -109,10 +118,12 @@ def run_case(spec: dict) -> dict:
                 model(batch)
                 times.append(time.perf_counter() - t0)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        return {"step_s": float(min(times)), "peak_gib": peak, "step_gib": peak - base_rss}
+        return {"step_s": float(min(times)), "peak_gib": peak, "step_gib": peak - base_rss,
+                "dtype": "fp32"}
 
     def step() -> None:
-        out = model(batch)
+        with autocast(cpu, dtype):  # as in the trainer: forward under autocast, loss outside
+            out = model(batch)
         loss = multitask_loss(out, y, mask, y_low=model.low_target(y), lambda_cls=2.0)["loss"]
         opt.zero_grad()
         loss.backward()
@@ -127,11 +138,13 @@ def run_case(spec: dict) -> dict:
         step()
         times.append(time.perf_counter() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return {"step_s": float(np.median(times)), "peak_gib": peak, "step_gib": peak - base_rss}
+    return {"step_s": float(np.median(times)), "peak_gib": peak, "step_gib": peak - base_rss,
+            "dtype": "fp32" if dtype is None else str(dtype).removeprefix("torch.")}
 
 
 def measure(spec: dict) -> dict:
-    env = {**os.environ, **spec.get("env", {})}
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # the case says its allocator
+    env.update(spec.get("env", {}))
     proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_model", "--case", json.dumps(spec)],
                           capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -154,30 +167,42 @@ def main() -> None:
     n, b = (64, 2) if args.quick else (255, 12)
     # name -> spec; steps: 1 warm-up + (steps - 1) timed training steps
     cases = {
-        "copy": dict(n=n, batch=b, attention="copy", naive=False, steps=3),
-        "copy, no checkpointing": dict(n=n, batch=b, attention="copy", naive=False, steps=3,
-                                       checkpoint="off"),
-        "copy, glibc mmap threshold 1 MiB": dict(n=n, batch=b, attention="copy", naive=False, steps=2,
-                                                 env={"MALLOC_MMAP_THRESHOLD_": "1048576"}),
-        "copy (naive reference)": dict(n=n, batch=b, attention="copy", naive=True, steps=2),
-        "plain": dict(n=n, batch=b, attention="plain", naive=False, steps=3),
+        # the released code's algorithm as it runs by default: fp32, glibc malloc
+        "naive reference, fp32, glibc": dict(attention="copy", naive=True, steps=2, amp="off", alloc="system"),
+        "naive reference, fp32, tcmalloc": dict(attention="copy", naive=True, steps=3, amp="off"),
+        "naive reference, bf16, tcmalloc": dict(attention="copy", naive=True, steps=3, amp="on"),
+        # ours as `stockformer train` runs it here: bf16 autocast + checkpointing (both "auto"), tcmalloc
+        "copy (default)": dict(attention="copy", naive=False, steps=5),
+        "copy (default), glibc": dict(attention="copy", naive=False, steps=4, alloc="system"),
+        "copy, fp32": dict(attention="copy", naive=False, steps=4, amp="off"),
+        "copy, fp32, no checkpointing": dict(attention="copy", naive=False, steps=4, amp="off",
+                                             checkpoint="off"),
+        "copy, bf16, no checkpointing": dict(attention="copy", naive=False, steps=4, checkpoint="off"),
+        "plain (default)": dict(attention="plain", naive=False, steps=4),
     }
+    for spec in cases.values():
+        spec.update(n=n, batch=b)
     for size in [] if args.quick else [int(x) for x in args.sparse_sizes.split(",") if x]:
-        cases[f"sparse k=16, N={size}"] = dict(n=size, batch=4, attention="sparse", naive=False, steps=2)
+        cases[f"sparse k=16, N={size} (default)"] = dict(n=size, batch=4, attention="sparse", naive=False,
+                                                        steps=3)
     pn = 300 if args.quick else 5000
     cases[f"sparse k=16, N={pn}, predict (eval, no grad)"] = dict(
         n=pn, batch=1, attention="sparse", naive=False, steps=2, predict=True)
     only = {x.strip() for x in args.only.split(";") if x.strip()}
-    print("| case | N | batch | step (s) | peak RSS (GiB) | step RSS growth (GiB) |")
-    print("|---|---|---|---|---|---|")
+    lib = find_tcmalloc()
+    print("| case | N | batch | precision | allocator | step (s) | peak RSS (GiB) | step RSS growth (GiB) |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, spec in cases.items():
         if only and name not in only:
             continue
-        r = measure({**spec, "features": f, "max_rss_gib": args.max_rss_gib})
+        alloc = "tcmalloc" if lib and spec.get("alloc") != "system" else "glibc"
+        env = {"LD_PRELOAD": lib} if alloc == "tcmalloc" else {}
+        r = measure({**spec, "features": f, "max_rss_gib": args.max_rss_gib, "env": env})
+        head = f"| {name} | {spec['n']} | {spec['batch']}"
         if "error" in r:
-            print(f"| {name} | {spec['n']} | {spec['batch']} | failed: {r['error']} | | |", flush=True)
+            print(f"{head} | | {alloc} | failed: {r['error']} | | |", flush=True)
         else:
-            print(f"| {name} | {spec['n']} | {spec['batch']} | {r['step_s']:.2f} | {r['peak_gib']:.2f} "
+            print(f"{head} | {r['dtype']} | {alloc} | {r['step_s']:.2f} | {r['peak_gib']:.2f} "
                   f"| {r['step_gib']:.2f} |", flush=True)
 
 

@@ -9,6 +9,7 @@ import sys
 
 import typer
 
+from stockformer.allocator import reexec_under_tcmalloc
 from stockformer.errors import StockformerError
 
 app = typer.Typer(
@@ -40,6 +41,8 @@ for _name in _COMMAND_MODULES:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # a real process (tests pass argv and must never be replaced)
+        reexec_under_tcmalloc(sys.argv[1:])
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         # with standalone_mode=False click returns the code of a typer.Exit instead of raising it

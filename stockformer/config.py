@@ -111,7 +111,10 @@ class ModelConfig(_Section):
 
 class TrainConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = True  # mixed precision on CUDA only
+    amp: bool = True  # mixed precision on CUDA (bf16, or fp16 with loss scaling)
+    # bf16 autocast in CPU training: auto = on for large steps (batch x t1 x stocks >= 16,384, the
+    # checkpointing rule) on CPUs with native bf16 (avx512_bf16 / amx_bf16); prediction stays fp32
+    cpu_amp: Literal["auto", "on", "off"] = "auto"
     epochs: int = Field(100, ge=1)
     batch_size: int = Field(12, ge=1)
     lr: float = Field(1e-3, gt=0)

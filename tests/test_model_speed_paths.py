@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from stockformer.config import ModelConfig
-from stockformer.model.layers import Dropout
+from stockformer.model.layers import Dropout, keep_mask
 from stockformer.model.registry import build_model
 
 torch.set_num_threads(1)
@@ -24,12 +24,24 @@ def test_dropout_keeps_the_mean_and_masks_the_gradient():
     zeros = (y == 0).float().mean().item()
     assert abs(zeros - 0.2) < 0.01
     assert abs(y.mean().item() - 1.0) < 0.01
-    torch.testing.assert_close(y[y != 0], torch.full_like(y[y != 0], 1.25))
+    # p is rounded to a multiple of 1/65536, so the scale is 1.25 to within 1e-5
+    torch.testing.assert_close(y[y != 0], torch.full_like(y[y != 0], 1.25), rtol=1e-5, atol=0)
     y.sum().backward()
     torch.testing.assert_close(x.grad, y.detach())  # d(y)/dx = the same scaled mask
     assert torch.equal(drop.eval()(x), x)
     with pytest.raises(ValueError, match="dropout probability"):
         Dropout(1.0)
+
+
+@pytest.mark.parametrize("p", [0.05, 0.2, 0.5, 0.9])
+def test_keep_mask_is_unbiased_in_every_lane(p):
+    # four masks come from each 64-bit draw: each lane, and an odd total size, must keep 1 - p
+    torch.manual_seed(1)
+    keep, scale = keep_mask(torch.Size([100_003, 4]), p, torch.device("cpu"))
+    assert keep.shape == (100_003, 4) and keep.dtype == torch.bool
+    frac = keep.float().mean(0)
+    assert torch.all((frac - (1 - p)).abs() < 4 * (p * (1 - p) / 100_003) ** 0.5 + 1e-4)
+    assert abs(scale * (1 - p) - 1) < 1e-4
 
 
 def test_dropout_is_reproducible_under_a_seed():

@@ -12,7 +12,8 @@ import torch
 from stockformer.config import ModelConfig, TrainConfig
 from stockformer.errors import CheckpointError, ResourceError
 from stockformer.factors.featureset import FeatureSet
-from stockformer.train.device import resolve_device
+from stockformer.train import device as device_mod
+from stockformer.train.device import amp_dtype, resolve_device
 from stockformer.train.loss import multitask_loss
 from stockformer.train.trainer import fit, predict
 
@@ -131,6 +132,28 @@ def test_sparse_variant_learns_too():
     mcfg, tcfg = small_cfgs(spatial_attention="sparse", sparse_k=6, fusion="code")
     res = fit(make_fs(), split, graph, mcfg, tcfg, seed=0)
     assert rank_ic(make_fs(), split, res, graph) > 0.2
+
+
+def test_cpu_bf16_autocast_still_learns():
+    # the CPU mixed-precision path (bf16 autocast, bf16 dropout masks) on the planted signal
+    split, graph = make_split(), make_graph()
+    mcfg, tcfg = small_cfgs(dropout=0.1)
+    tcfg = tcfg.model_copy(update={"cpu_amp": "on"})
+    res = fit(make_fs(), split, graph, mcfg, tcfg, seed=0)
+    assert rank_ic(make_fs(), split, res, graph) > 0.2
+    assert all(p.dtype == torch.float32 for p in res.model.parameters())  # fp32 master weights
+
+
+def test_cpu_amp_policy(monkeypatch):
+    cpu = torch.device("cpu")
+    assert amp_dtype(cpu, True, "off", large_step=True) is None
+    assert amp_dtype(cpu, True, "on", large_step=False) == torch.bfloat16
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: True)
+    assert amp_dtype(cpu, True, "auto", large_step=True) == torch.bfloat16
+    assert amp_dtype(cpu, True, "auto", large_step=False) is None  # small models: casts cost more
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: False)
+    assert amp_dtype(cpu, True, "auto", large_step=True) is None  # emulated bf16 is slower
+    assert amp_dtype(torch.device("cuda"), False, "on", large_step=True) is None
 
 
 # -- reproducibility, run dir, resume -------------------------------------------------------

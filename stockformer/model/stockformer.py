@@ -29,7 +29,12 @@ from stockformer.model.wavelet import WaveletSplit
 
 log = logging.getLogger(__name__)
 
-_CHECKPOINT_TOKENS = 16384  # grad_checkpoint=auto: batch * t1 * stocks from which it is on
+_LARGE_STEP_TOKENS = 16384  # batch * t1 * stocks from which the "auto" speed/memory modes turn on
+
+
+def is_large_step(batch: int, t1: int, stocks: int) -> bool:
+    """A step big enough for checkpointing (grad_checkpoint=auto) and CPU bf16 (train.cpu_amp=auto)."""
+    return batch * t1 * stocks >= _LARGE_STEP_TOKENS
 
 
 def checkpointing_active(mode: str, training: bool, batch: int, t1: int, stocks: int) -> bool:
@@ -37,7 +42,7 @@ def checkpointing_active(mode: str, training: bool, batch: int, t1: int, stocks:
     memory estimate in train/memory.py follows)."""
     if not training or mode == "off":
         return False
-    return mode == "on" or batch * t1 * stocks >= _CHECKPOINT_TOKENS
+    return mode == "on" or is_large_step(batch, t1, stocks)
 
 
 class DecouplingFlow(nn.Module):
@@ -197,13 +202,20 @@ class Stockformer(nn.Module):
         def run(module: nn.Module, *args):
             # one sub-layer at a time: the backward peak is one module's activations (plus the
             # [B,T,N,d] sub-layer outputs kept); dropout masks are replayed (RNG state restored)
+            import os
+            skip = os.environ.get("CKSKIP", "").split(",")
+            if type(module).__name__ in skip:
+                return module(*args)
             return checkpoint(module, *args, use_reentrant=False) if recompute else module(*args)
 
         low, high = run(self.decouple, x, low_r, high_r, up)
         if self.time_emb is not None:
-            te = self.time_emb(batch["time"])
+            # in the activations' dtype: under CPU bf16 autocast an fp32 term would turn the whole
+            # residual stream fp32 and cost a cast before every matmul
+            te = self.time_emb(batch["time"]).to(low.dtype)
             low, high = low + te, high + te
         pe = self._graph_pe(batch)
+        pe = None if pe is None else pe.to(low.dtype)
         edges = self._edge_structure()
         for i in range(self.cfg.layers):
             if self.cfg.use_temporal:

@@ -26,7 +26,7 @@ from stockformer.config import ModelConfig, TrainConfig
 from stockformer.errors import DataError
 from stockformer.io import atomic_path, write_text
 from stockformer.model.registry import build_model
-from stockformer.model.stockformer import count_parameters
+from stockformer.model.stockformer import count_parameters, is_large_step
 from stockformer.train import checkpoint as ckpt
 from stockformer.train.device import amp_dtype, autocast, make_scaler, resolve_device
 from stockformer.train.loss import multitask_loss
@@ -182,7 +182,10 @@ def fit(
 def _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, *, seed, device, run_dir,
               resume, train_ds, val_ds, n_features, n_stocks) -> FitResult:
     tasks = model_cfg.tasks
-    dtype = amp_dtype(device, train_cfg.amp)
+    large = is_large_step(train_cfg.batch_size, model_cfg.t1, n_stocks)
+    dtype = amp_dtype(device, train_cfg.amp, train_cfg.cpu_amp, large)
+    if dtype is not None:
+        log.info("mixed precision: %s autocast on %s", str(dtype).removeprefix("torch."), device.type)
     scaler = make_scaler(device, dtype)
     extra = _graph_tensors(graph, device)
     gen = torch.Generator().manual_seed(seed)
