@@ -134,10 +134,12 @@ def test_sparse_variant_learns_too():
     assert rank_ic(make_fs(), split, res, graph) > 0.2
 
 
-def test_cpu_bf16_autocast_still_learns():
-    # the CPU mixed-precision path (bf16 autocast, bf16 dropout masks) on the planted signal
+@pytest.mark.parametrize("attention", ["copy", "sparse"])
+def test_cpu_bf16_autocast_still_learns(attention):
+    # the CPU mixed-precision path (bf16 autocast, bf16 dropout masks; the sparse kernels stay
+    # fp32 inside it) on the planted signal
     split, graph = make_split(), make_graph()
-    mcfg, tcfg = small_cfgs(dropout=0.1)
+    mcfg, tcfg = small_cfgs(dropout=0.1, spatial_attention=attention, sparse_k=6)
     tcfg = tcfg.model_copy(update={"cpu_amp": "on"})
     res = fit(make_fs(), split, graph, mcfg, tcfg, seed=0)
     assert rank_ic(make_fs(), split, res, graph) > 0.2

@@ -148,13 +148,14 @@ def edge_attention(
     Every row must keep at least one allowed edge (its self-loop)."""
     r, h, c = q.shape
     dtype = q.dtype
-    if dtype in (torch.float16, torch.bfloat16):  # sparse kernels in fp32 under CUDA autocast
-        q, k, v = q.float(), k.float(), v.float()
+    if dtype in (torch.float16, torch.bfloat16):  # the sparse kernels run in fp32 (and CPU has
+        q, k, v = q.float(), k.float(), v.float()  # no bf16 sparse matmul), autocast or not
     bias = q.new_zeros(allowed.shape).masked_fill_(~allowed, -math.inf)
     scale = 1.0 / math.sqrt(c)
-    outs = [
-        _EdgeSoftmaxAttention.apply(q[:, i].contiguous(), k[:, i].contiguous(),
-                                    v[:, i].contiguous(), bias, st, scale)
-        for i in range(h)
-    ]
+    with torch.autocast(device_type=q.device.type, enabled=False):
+        outs = [
+            _EdgeSoftmaxAttention.apply(q[:, i].contiguous(), k[:, i].contiguous(),
+                                        v[:, i].contiguous(), bias, st, scale)
+            for i in range(h)
+        ]
     return torch.stack(outs, 1).to(dtype)

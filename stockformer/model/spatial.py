@@ -38,15 +38,16 @@ def copy_attention(
     if chunk is None:
         chunk = max(1, _BLOCK_ELEMENTS // max(1, g * h * n))
     neg = torch.finfo(q.dtype).min
-    bias = torch.zeros(g, 1, 1, n, dtype=q.dtype, device=q.device).masked_fill(
-        ~key_ok[:, None, None, :], neg
-    )
+    blocked = ~key_ok[:, None, None, :]
+    q = q * scale  # scaled here: [N, d] per graph, not the [N, N] scores
     outs = []
     best = torch.full((g, h, n), -1.0, dtype=q.dtype, device=q.device)
     arg = torch.zeros((g, h, n), dtype=torch.long, device=q.device)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        probs = torch.softmax(q[:, :, start:stop] @ k.transpose(-1, -2) * scale + bias, dim=-1)
+        # masked in place: the matmul's backward does not need its output
+        scores = (q[:, :, start:stop] @ k.transpose(-1, -2)).masked_fill_(blocked, neg)
+        probs = torch.softmax(scores, dim=-1)
         outs.append(probs @ v)
         with torch.no_grad():  # the argmax picks a source row; it carries no gradient
             # invalid queries cannot be copied from
