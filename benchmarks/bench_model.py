@@ -168,11 +168,12 @@ def main() -> None:
     # name -> spec; steps: 1 warm-up + (steps - 1) timed training steps
     cases = {
         # the released code's algorithm as it runs by default: fp32, glibc malloc
-        "naive reference, fp32, glibc": dict(attention="copy", naive=True, steps=2, amp="off", alloc="system"),
+        "naive reference, fp32, glibc": dict(attention="copy", naive=True, steps=3, amp="off",
+                                             alloc="system"),
         "naive reference, fp32, tcmalloc": dict(attention="copy", naive=True, steps=3, amp="off"),
         "naive reference, bf16, tcmalloc": dict(attention="copy", naive=True, steps=3, amp="on"),
         # ours as `stockformer train` runs it here: bf16 autocast + checkpointing (both "auto"), tcmalloc
-        "copy (default)": dict(attention="copy", naive=False, steps=5),
+        "copy (default)": dict(attention="copy", naive=False, steps=9),
         "copy (default), glibc": dict(attention="copy", naive=False, steps=4, alloc="system"),
         "copy, fp32": dict(attention="copy", naive=False, steps=4, amp="off"),
         "copy, fp32, no checkpointing": dict(attention="copy", naive=False, steps=4, amp="off",

@@ -115,6 +115,21 @@ def test_chunked_copy_attention_equals_naive(chunk):
     torch.testing.assert_close(copy_attention(q, k, v, key_ok, chunk), _naive_copy(q, k, v, key_ok))
 
 
+def test_copy_attention_gradients_equal_naive():
+    g = torch.Generator().manual_seed(2)
+    q, k, v = (torch.randn(3, 2, 11, 8, generator=g, requires_grad=True) for _ in range(3))
+    key_ok = torch.rand(3, 11, generator=g) > 0.3
+    w = torch.randn(3, 2, 11, 8, generator=g)
+    grads = []
+    for fn in (lambda: copy_attention(q, k, v, key_ok, 4), lambda: _naive_copy(q, k, v, key_ok)):
+        (fn() * w).sum().backward()
+        grads.append([t.grad.clone() for t in (q, k, v)])
+        for t in (q, k, v):
+            t.grad = None
+    for ours, ref in zip(*grads, strict=True):
+        torch.testing.assert_close(ours, ref)
+
+
 def test_topk_edges_keeps_k_strongest_plus_self():
     ei = torch.tensor([[1, 2, 3, 0, 0], [0, 0, 0, 1, 2]])
     w = torch.tensor([0.1, 0.9, -0.5, 0.3, 0.2])

