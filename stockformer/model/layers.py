@@ -43,6 +43,12 @@ class _ScaledMask(torch.autograd.Function):
         return grad * mask, None
 
 
+def _quantized(p: float) -> tuple[int, float]:
+    """p as a threshold on 16-bit uniforms (drop below `cut`) and the matching 1 / (1 - p)."""
+    cut = round(p * 65536)
+    return cut, 65536.0 / (65536 - cut)
+
+
 def keep_mask(shape: torch.Size, p: float, device: torch.device) -> tuple[torch.Tensor, float]:
     """A dropout keep-mask and its scale.
 
@@ -52,8 +58,7 @@ def keep_mask(shape: torch.Size, p: float, device: torch.device) -> tuple[torch.
     7.8 M values; elsewhere four 16-bit lanes of each 64-bit draw of torch's generator. Both are
     fixed by torch.manual_seed and replayed exactly by activation checkpointing.
     """
-    cut = round(p * 65536)
-    scale = 65536.0 / (65536 - cut)
+    cut, scale = _quantized(p)
     if torch.device(device).type == "cpu":
         return cpu_keep_mask(shape, cut), scale
     n = math.prod(shape)
@@ -79,8 +84,8 @@ class Dropout(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         if x.device.type == "cpu" and x.dtype in (torch.bfloat16, torch.float16):
-            cut = round(self.p * 65536)
-            return _ScaledMask.apply(x, cpu_scaled_mask(x.shape, cut, 65536.0 / (65536 - cut), x.dtype))
+            cut, scale = _quantized(self.p)
+            return _ScaledMask.apply(x, cpu_scaled_mask(x.shape, cut, scale, x.dtype))
         keep, scale = keep_mask(x.shape, self.p, x.device)
         return _MaskedScale.apply(x, keep, scale)
 
