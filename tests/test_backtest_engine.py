@@ -80,24 +80,19 @@ def test_matches_vectorbt_from_orders(strategy):
                          costs=CostConfig(preset="custom", buy_commission=fee, sell_commission=fee))
     costs = resolve_costs(cfg.costs)
     sim, *_ = prepare(preds, panel, cfg, costs)
+    w = _strategy_weights(sim, cfg)
+    value = simulate_inputs(sim, cfg, costs, weights=w)[2]
+    np.testing.assert_allclose(value, _vbt_value(vbt, sim.price, w, fee, cfg.initial_cash), rtol=1e-9)
+    # and the check is sharp: a different fee is visible
+    assert not np.allclose(value, _vbt_value(vbt, sim.price, w, fee * 1.1, cfg.initial_cash), rtol=1e-9)
+
+
+def _strategy_weights(sim, cfg):
     from stockformer.backtest.strategy import long_short_weights, topk_weights
 
-    if strategy == "topk":
-        w = topk_weights(sim.scores, sim.trade_day, cfg.topk, cfg.weighting)
-    else:
-        w = long_short_weights(sim.scores, sim.trade_day, cfg.quantiles)
-    value = simulate_inputs(sim, cfg, costs, weights=w)[2]
-    pf = vbt.Portfolio.from_orders(
-        close=sim.price, size=w, size_type="targetpercent", cash_sharing=True, group_by=True,
-        call_seq="auto", fees=fee, init_cash=cfg.initial_cash, freq="1D",
-    )
-    np.testing.assert_allclose(value, np.asarray(pf.value()).ravel(), rtol=1e-9)
-    # and the check is sharp: a different fee is visible
-    pf2 = vbt.Portfolio.from_orders(
-        close=sim.price, size=w, size_type="targetpercent", cash_sharing=True, group_by=True,
-        call_seq="auto", fees=fee * 1.1, init_cash=cfg.initial_cash, freq="1D",
-    )
-    assert not np.allclose(value, np.asarray(pf2.value()).ravel(), rtol=1e-9)
+    if cfg.strategy == "topk":
+        return topk_weights(sim.scores, sim.trade_day, cfg.topk, cfg.weighting)
+    return long_short_weights(sim.scores, sim.trade_day, cfg.quantiles)
 
 
 def _vbt_value(vbt, close, size, fee, init_cash):
@@ -117,7 +112,6 @@ def test_matches_vectorbt_with_suspensions(strategy):
     shares of "dust" there and drifted 1e-4 away from vectorbt."""
     vbt = pytest.importorskip("vectorbt")
     from stockformer.backtest.market import ffill
-    from stockformer.backtest.strategy import long_short_weights, topk_weights
 
     panel = random_panel(days=120, stocks=30, seed=6, suspend=0.1, limit_flags=False)
     preds = random_predictions(panel, 7)
@@ -128,10 +122,7 @@ def test_matches_vectorbt_with_suspensions(strategy):
     sim, *_ = prepare(preds, panel, cfg, costs)
     suspended = np.isnan(sim.price)
     assert suspended.mean() > 0.05
-    if strategy == "topk":
-        w = topk_weights(sim.scores, sim.trade_day, cfg.topk, cfg.weighting)
-    else:
-        w = long_short_weights(sim.scores, sim.trade_day, cfg.quantiles)
+    w = _strategy_weights(sim, cfg)
     pos, cash, value = simulate_inputs(sim, cfg, costs, weights=w)[:3]
     held = np.abs(pos[pos != 0])
     assert held.min() > 1e-3  # no dust positions
