@@ -200,7 +200,7 @@ def _window_worker(cfg_yaml: str, features_path: str, split, run_dir: str, threa
 
 def fit_windows(fs: FeatureSet, splits: list, cfg: Config, run_dir: Path, *, resume: bool,
                 workers: int, ray_address: str | None,
-                industries: list | None = None) -> list[WindowOutcome]:
+                industries: list[list[str | None] | None]) -> list[WindowOutcome]:
     """Fit every window; sequential, in local processes, or on a Ray cluster.
 
     Walk-forward windows always run with one torch thread each, so a window's result does not
