@@ -115,3 +115,13 @@ def test_weights_saved_with_transformerconv_still_load():
     mod.load_state_dict(state)  # strict
     torch.testing.assert_close(mod.conv.lin_query.weight, old.lin_query.weight)
     torch.testing.assert_close(mod.conv.lin_value.bias, old.lin_value.bias)
+
+
+def test_batched_structure_is_built_once_per_batch_size():
+    es = EdgeStructure.from_edges(_edges(6, 3, seed=4), 6)
+    a = es.batched(3)
+    assert es.batched(3) is a  # every layer of a step shares it
+    fresh = es._build_batched(3)
+    for name in ("row", "col", "crow", "perm_t", "crow_t", "col_t"):
+        assert torch.equal(getattr(a, name), getattr(fresh, name))
+    assert es.batched(2).rows == 12 and es.batched(3) is not a  # only the last size is kept
