@@ -3,8 +3,14 @@
 torch's CPU generator (mt19937) is serial: one [12, 20, 255, 128] mask costs ~11 ms, and the
 paper configuration draws ~50 of them per checkpointed training step. Here one 64-bit seed is
 taken from torch's generator (so torch.manual_seed still fixes every mask and activation
-checkpointing replays the same ones), then SplitMix64 of (seed, counter) gives 64 random bits
-per group of four values, 16 bits each, on all cores.
+checkpointing replays the same ones), split into two 32-bit keys; value pair g then comes from
+the 32-bit hash lowbias32(lowbias32(g + key0) ^ key1) (C. Wellons' hash prospector: a bijection
+of g with near-ideal avalanche), 16 bits per value, on all cores.
+
+Everything is 32-bit integer arithmetic with branch-free selects and one word store per pair:
+so the loop vectorizes on every AVX2 / AVX-512 CPU (the previous SplitMix64 version needed
+64-bit vector multiplies, which LLVM declines on Intel: scalar, 14.6 ms per mask there; this
+one: 2.4 ms).
 """
 
 from __future__ import annotations
@@ -13,48 +19,54 @@ import numba as nb
 import numpy as np
 import torch
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
+_U32 = np.uint32
+_I32 = np.int32
+_BLOCK = 16384  # value pairs per parallel task
 
 
 @nb.njit(inline="always")
-def _mix(seed, g):
-    z = seed + np.uint64(g + 1) * _GOLDEN  # SplitMix64 of the counter g
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
+def _lowbias32(x):
+    x = _U32(x ^ (x >> _U32(16)))
+    x = _U32(x * _U32(0x7FEB352D))
+    x = _U32(x ^ (x >> _U32(15)))
+    x = _U32(x * _U32(0x846CA68B))
+    return _U32(x ^ (x >> _U32(16)))
+
+
+@nb.njit(inline="always")
+def _fill_block(start, stop, key0, key1, cut, on, shift, words) -> None:
+    for g in range(start, stop):
+        x = _lowbias32(_U32(_lowbias32(_U32(_U32(g) + key0)) ^ key1))
+        lo = _I32(x & _U32(0xFFFF)) - cut  # < 0: dropped
+        hi = _I32(x >> _U32(16)) - cut
+        words[g] = (~(lo >> _I32(31)) & on) | ((~(hi >> _I32(31)) & on) << shift)
 
 
 @nb.njit(parallel=True, cache=True)
-def _fill(seed, cut, on, out) -> None:
-    """out[i] = on where the i-th 16-bit uniform (0..65535) is >= cut, else 0."""
-    n = out.shape[0]
-    low = np.uint64(0xFFFF)
-    c = np.uint64(cut)
-    zero = out.dtype.type(0)
-    for g in nb.prange(n // 4):  # four lanes unrolled, no bounds checks: vectorizes
-        z = _mix(seed, g)
-        i = 4 * g
-        out[i] = on if (z & low) >= c else zero
-        out[i + 1] = on if ((z >> np.uint64(16)) & low) >= c else zero
-        out[i + 2] = on if ((z >> np.uint64(32)) & low) >= c else zero
-        out[i + 3] = on if (z >> np.uint64(48)) >= c else zero
-    g = n // 4
-    z = _mix(seed, g)
-    for i in range(4 * g, n):
-        out[i] = on if ((z >> np.uint64(16 * (i - 4 * g))) & low) >= c else zero
+def _fill(key0, key1, cut, on, shift, words) -> None:
+    """words[g] holds values 2g (low half) and 2g + 1 (high half, `shift` bits up): `on` where
+    that value's 16-bit uniform is >= cut, else 0."""
+    pairs = words.shape[0]
+    for b in nb.prange((pairs + _BLOCK - 1) // _BLOCK):
+        _fill_block(b * _BLOCK, min(pairs, (b + 1) * _BLOCK), key0, key1, _I32(cut), _I32(on), _I32(shift), words)
 
 
-def _seed() -> np.uint64:
-    return np.uint64(int(torch.empty((), dtype=torch.int64).random_(-(2**63), None)) & (2**64 - 1))
+def _draw(shape: torch.Size, cut: int, on_bits: int, bits: int) -> np.ndarray:
+    """A flat array of prod(shape) `bits`-bit values (8 or 16): on_bits with probability
+    1 - cut / 65536, else 0."""
+    n = int(np.prod(shape, dtype=np.int64))
+    pairs = (n + 1) // 2
+    if pairs > 2**32:
+        raise ValueError(f"dropout mask of {n} values: more than the generator's 2**33")
+    seed = int(torch.empty((), dtype=torch.int64).random_(-(2**63), None)) & (2**64 - 1)
+    words = np.empty(pairs, dtype=np.uint32 if bits == 16 else np.uint16)
+    _fill(_U32(seed & 0xFFFFFFFF), _U32(seed >> 32), cut, on_bits, bits, words)
+    return words.view(np.uint16 if bits == 16 else np.uint8)[:n]
 
 
 def cpu_keep_mask(shape: torch.Size, cut: int) -> torch.Tensor:
     """Bool mask of `shape`, True with probability 1 - cut / 65536."""
-    out = np.empty(int(np.prod(shape, dtype=np.int64)), dtype=np.uint8)
-    _fill(_seed(), np.uint64(cut), np.uint8(1), out)
-    return torch.from_numpy(out).view(torch.bool).view(shape)
+    return torch.from_numpy(_draw(shape, cut, 1, 8)).view(torch.bool).view(shape)
 
 
 def cpu_scaled_mask(shape: torch.Size, cut: int, scale: float, dtype: torch.dtype) -> torch.Tensor:
@@ -62,6 +74,5 @@ def cpu_scaled_mask(shape: torch.Size, cut: int, scale: float, dtype: torch.dtyp
     1 - cut / 65536, else 0. Multiplying by it is one pass; a bool mask would be converted first
     (measured 1.8 ms vs 5.7 ms per 7.8 M bf16 values)."""
     bits = torch.tensor(scale, dtype=dtype).view(torch.int16).item() & 0xFFFF
-    out = np.empty(int(np.prod(shape, dtype=np.int64)), dtype=np.uint16)
-    _fill(_seed(), np.uint64(cut), np.uint16(bits), out)
+    out = _draw(shape, cut, bits, 16)
     return torch.from_numpy(out.view(np.int16)).view(dtype).view(shape)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stockformer.model import softmax_kernels
 from stockformer.model.edge_attention import EdgeStructure, edge_attention
 from stockformer.model.layers import Dropout, ResidualFFN, merge_heads, split_heads
 
@@ -29,6 +30,22 @@ def _usable_keys(valid: torch.Tensor) -> torch.Tensor:
     return valid | ~valid.any(dim=-1, keepdim=True)
 
 
+def _softmax_column_argmax(
+    scores: torch.Tensor, key_ok: torch.Tensor, start: int, best: torch.Tensor, arg: torch.Tensor
+) -> torch.Tensor:
+    """torch version of softmax_kernels.MaskedSoftmaxColumnArgmax (other devices and dtypes)."""
+    # masked in place: the matmul's backward does not need its output
+    probs = torch.softmax(scores.masked_fill_(~key_ok[:, None, None, :], torch.finfo(scores.dtype).min), dim=-1)
+    with torch.no_grad():  # the argmax picks a source row; it carries no gradient
+        # invalid queries cannot be copied from
+        p = probs.masked_fill(~key_ok[:, None, start : start + scores.shape[2], None], -1.0)
+        col_max, col_arg = p.max(dim=-2)
+        better = col_max > best
+        best.copy_(torch.where(better, col_max, best))
+        arg.copy_(torch.where(better, col_arg + start, arg))
+    return probs
+
+
 def copy_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_ok: torch.Tensor, chunk: int | None
 ) -> torch.Tensor:
@@ -37,25 +54,20 @@ def copy_attention(
     scale = 1.0 / math.sqrt(d)
     if chunk is None:
         chunk = max(1, _BLOCK_ELEMENTS // max(1, g * h * n))
-    neg = torch.finfo(q.dtype).min
-    blocked = ~key_ok[:, None, None, :]
     q = q * scale  # scaled here: [N, d] per graph, not the [N, N] scores
     outs = []
-    best = torch.full((g, h, n), -1.0, dtype=q.dtype, device=q.device)
-    arg = torch.zeros((g, h, n), dtype=torch.long, device=q.device)
+    fused = softmax_kernels.supports(q)
+    # the running column max is kept in fp32 by the fused kernel (it compares fp32 probabilities)
+    best = torch.full((g, h, n), -1.0, dtype=torch.float32 if fused else q.dtype, device=q.device)
+    arg = torch.zeros((g, h, n), dtype=torch.int32, device=q.device)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        # masked in place: the matmul's backward does not need its output
-        scores = (q[:, :, start:stop] @ k.transpose(-1, -2)).masked_fill_(blocked, neg)
-        probs = torch.softmax(scores, dim=-1)
+        scores = q[:, :, start:stop] @ k.transpose(-1, -2)
+        if fused:  # one pass: masked softmax and the column argmax (updates best / arg)
+            probs = softmax_kernels.MaskedSoftmaxColumnArgmax.apply(scores, key_ok, start, best, arg)
+        else:
+            probs = _softmax_column_argmax(scores, key_ok, start, best, arg)
         outs.append(probs @ v)
-        with torch.no_grad():  # the argmax picks a source row; it carries no gradient
-            # invalid queries cannot be copied from
-            p = probs.masked_fill(~key_ok[:, None, start:stop, None], -1.0)
-            col_max, col_arg = p.max(dim=-2)
-            better = col_max > best
-            best = torch.where(better, col_max, best)
-            arg = torch.where(better, col_arg + start, arg)
     out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)  # cat would copy even one block
     # whole rows by index_select (backward: index_add of rows): 3-4x faster on CPU than gather
     # with a per-element index, whose backward is an element-wise scatter_add
