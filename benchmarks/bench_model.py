@@ -67,13 +67,14 @@ def _rss_watchdog(limit_gib: float) -> None:
 
 
 def _use_naive_reference() -> None:
-    """The released code's algorithm: naive copy step, bernoulli dropout (no checkpointing is
-    set through the config)."""
+    """The released code's algorithm: naive copy step, bernoulli dropout, torch's separate
+    dropout / add / LayerNorm (no checkpointing is set through the config)."""
     import torch
 
-    from stockformer.model import layers, spatial, stockformer
+    from stockformer.model import layers, residual_norm, spatial, stockformer
 
     spatial.copy_attention = _naive_copy
+    residual_norm.ENABLED = False  # torch's dropout, add and LayerNorm, as the released code
     for mod in (layers, spatial, stockformer):
         mod.Dropout = torch.nn.Dropout
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from stockformer.model import dropout_mask, softmax_kernels
+from stockformer.model import dropout_mask, residual_norm, softmax_kernels
 from stockformer.model.spatial import _softmax_column_argmax
 
 torch.set_num_threads(1)
@@ -128,3 +128,62 @@ def test_dropout_masks_of_any_size(size):
     assert set(m.float().unique().tolist()) <= {0.0, 2.0}
     if size > 1000:
         assert abs((m != 0).float().mean().item() - 0.5) < 0.02
+
+
+def _reference_residual_norm(h, a, keep, w, b, eps=1e-5):
+    r = (h.float() + a.float() * keep.view(h.shape)).to(h.dtype)
+    return torch.nn.functional.layer_norm(r.float(), (h.shape[-1],), w, b, eps)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_residual_norm_equals_torch(monkeypatch, p, dtype):
+    keys = (123456789, 987654321)
+    monkeypatch.setattr(residual_norm, "draw_keys", lambda: keys)
+    gen = torch.Generator().manual_seed(4)
+    b_, t, n, d = 3, 5, 7, 16  # 105 rows: not a multiple of the kernel's row block
+    h = torch.randn(b_, t, n, d, generator=gen).to(dtype).requires_grad_()
+    a_src = torch.randn(b_, n, t, d, generator=gen).to(dtype).requires_grad_()
+    w = (1 + 0.2 * torch.randn(d, generator=gen)).requires_grad_()
+    bias = (0.1 * torch.randn(d, generator=gen)).requires_grad_()
+    gy = torch.randn(b_, t, n, d, generator=gen)
+    keep = residual_norm.dropout_multipliers(b_ * t * n, d, keys, p) if p else torch.ones(b_ * t * n, d)
+    if p:
+        assert abs((keep == 0).float().mean().item() - p) < 0.05
+    outs = []
+    for fused in (True, False):
+        a = a_src.permute(0, 2, 1, 3)  # a non-contiguous view, as the temporal attention's output
+        y = (residual_norm.residual_norm(h, a, p, w, bias, 1e-5) if fused
+             else _reference_residual_norm(h, a, keep, w, bias))
+        (y.float() * gy).sum().backward()
+        outs.append([y.detach().float()] + [x.grad.clone().float() for x in (h, a_src, w, bias)])
+        for x in (h, a_src, w, bias):
+            x.grad = None
+    tol = dict(rtol=2e-5, atol=2e-5) if dtype == torch.float32 else dict(rtol=2e-2, atol=4e-2)
+    for ours, ref in zip(*outs, strict=True):
+        torch.testing.assert_close(ours, ref, **tol)
+
+
+def test_fused_residual_norm_changes_no_model_output(monkeypatch):
+    import types
+
+    from stockformer.config import ModelConfig
+    from stockformer.model.registry import build_model
+
+    n, f = 6, 4
+    rng = np.random.default_rng(0)
+    src, dst = np.nonzero(~np.eye(n, dtype=bool))
+    graph = types.SimpleNamespace(edge_index=np.stack([src, dst]), edge_weight=rng.random(len(src)),
+                                  embedding=rng.standard_normal((n, 8)).astype(np.float32))
+    cfg = ModelConfig(t1=5, t2=2, d_model=8, heads=2, layers=2, dropout=0.3)
+    torch.manual_seed(0)
+    model = build_model(cfg, f, n, graph).eval()
+    gen = torch.Generator().manual_seed(1)
+    batch = {"x": torch.randn(2, 5, n, f, generator=gen), "ret": 0.02 * torch.randn(2, 5, n, generator=gen),
+             "valid": torch.rand(2, 5, n, generator=gen) > 0.2, "time": torch.randint(0, 12, (2, 5, 2), generator=gen)}
+    with torch.no_grad():
+        fused = model(batch)
+        monkeypatch.setattr(residual_norm, "ENABLED", False)
+        plain = model(batch)
+    for key in fused:
+        torch.testing.assert_close(fused[key], plain[key], rtol=1e-5, atol=1e-5)

@@ -34,9 +34,15 @@ def _lowbias32(x):
 
 
 @nb.njit(inline="always")
+def pair_hash(g, key0, key1):
+    """32 random bits for value pair g (a uint32 counter) under the keys (numba, inlined)."""
+    return _lowbias32(_U32(_lowbias32(_U32(g + key0)) ^ key1))
+
+
+@nb.njit(inline="always")
 def _fill_block(start, stop, key0, key1, cut, on, shift, words) -> None:
     for g in range(start, stop):
-        x = _lowbias32(_U32(_lowbias32(_U32(_U32(g) + key0)) ^ key1))
+        x = pair_hash(_U32(g), key0, key1)
         lo = _I32(x & _U32(0xFFFF)) - cut  # < 0: dropped
         hi = _I32(x >> _U32(16)) - cut
         words[g] = (~(lo >> _I32(31)) & on) | ((~(hi >> _I32(31)) & on) << shift)
@@ -51,6 +57,12 @@ def _fill(key0, key1, cut, on, shift, words) -> None:
         _fill_block(b * _BLOCK, min(pairs, (b + 1) * _BLOCK), key0, key1, _I32(cut), _I32(on), _I32(shift), words)
 
 
+def draw_keys() -> tuple[int, int]:
+    """The generator's two 32-bit keys, from one 64-bit draw of torch's generator."""
+    seed = int(torch.empty((), dtype=torch.int64).random_(-(2**63), None)) & (2**64 - 1)
+    return seed & 0xFFFFFFFF, seed >> 32
+
+
 def _draw(shape: torch.Size, cut: int, on_bits: int, bits: int) -> np.ndarray:
     """A flat array of prod(shape) `bits`-bit values (8 or 16): on_bits with probability
     1 - cut / 65536, else 0."""
@@ -58,9 +70,9 @@ def _draw(shape: torch.Size, cut: int, on_bits: int, bits: int) -> np.ndarray:
     pairs = (n + 1) // 2
     if pairs > 2**32:
         raise ValueError(f"dropout mask of {n} values: more than the generator's 2**33")
-    seed = int(torch.empty((), dtype=torch.int64).random_(-(2**63), None)) & (2**64 - 1)
+    key0, key1 = draw_keys()
     words = np.empty(pairs, dtype=np.uint32 if bits == 16 else np.uint16)
-    _fill(_U32(seed & 0xFFFFFFFF), _U32(seed >> 32), cut, on_bits, bits, words)
+    _fill(_U32(key0), _U32(key1), cut, on_bits, bits, words)
     return words.view(np.uint16 if bits == 16 else np.uint8)[:n]
 
 

@@ -40,8 +40,7 @@ def _softmax_row(xi, x, ok, count, p, pi, scratch, scratch_f):
     for j in range(count):
         b = xi[j] if ok[j] else _NEG_BITS
         xi[j] = b
-        key = _order_key(b)
-        top = key if key > top else top
+        top = max(top, _order_key(b))
     scratch[0] = _order_key(top)
     m = scratch_f[0]
     one = np.float32(1.0)
@@ -56,7 +55,7 @@ def _softmax_row(xi, x, ok, count, p, pi, scratch, scratch_f):
         scratch[j] = (np.int32(n) + np.int32(127)) << np.int32(23)
     s = np.float32(0.0)
     for j in range(count):
-        e = p[j] * scratch_f[j] if ok[j] else np.float32(0.0)
+        e = p[j] * scratch_f[j] * np.float32(ok[j])
         p[j] = e
         s += e
     if s == np.float32(0.0):  # no usable key: uniform, as torch's softmax of an all-masked row

@@ -20,7 +20,7 @@ from torch import nn
 
 from stockformer.model import softmax_kernels
 from stockformer.model.edge_attention import EdgeStructure, edge_attention
-from stockformer.model.layers import Dropout, ResidualFFN, merge_heads, split_heads
+from stockformer.model.layers import Dropout, ResidualFFN, merge_heads, residual_norm, split_heads
 
 _BLOCK_ELEMENTS = 1 << 24  # score elements per query block (~64 MB in float32)
 
@@ -111,7 +111,7 @@ class DenseSpatialAttention(nn.Module):
         key_ok = _usable_keys(valid.reshape(b * t, n))
         fn = copy_attention if self.kind == "copy" else plain_attention
         att = merge_heads(fn(q, k, v, key_ok, self.chunk)).view(b, t, n, d)
-        return self.ffn(self.norm(h + self.drop(self.out(att))))
+        return self.ffn(residual_norm(h, self.out(att), self.drop, self.norm))
 
 
 def topk_edges(edge_index: torch.Tensor, edge_weight: torch.Tensor | None, n: int, k: int) -> torch.Tensor:
@@ -179,4 +179,4 @@ class SparseSpatialAttention(nn.Module):
         # invalid sources speak to nobody but themselves
         allowed = valid.reshape(-1)[st.col] | (st.col == st.row)
         att = edge_attention(q, k, v, st, allowed).reshape(b, t, n, d)
-        return self.ffn(self.norm(h + self.drop(att)))
+        return self.ffn(residual_norm(h, att, self.drop, self.norm))

@@ -22,6 +22,7 @@ from stockformer.model.layers import (
     CausalTemporalAttention,
     Dropout,
     ResidualFFN,
+    residual_norm,
 )
 from stockformer.model.spatial import DenseSpatialAttention, SparseSpatialAttention, topk_edges
 from stockformer.model.time_embedding import TimeEmbedding
@@ -87,7 +88,7 @@ class FusionDecoder(nn.Module):
     def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         b, t, n, d = low.shape
         if self.mode == "add":
-            return self.ffn(self.norm(low + high))
+            return self.ffn(residual_norm(low, high, None, self.norm))
         seq_l = low.permute(0, 2, 1, 3).reshape(b * n, t, d)
         seq_h = high.permute(0, 2, 1, 3).reshape(b * n, t, d)
         future = torch.ones(t, t, dtype=torch.bool, device=low.device).triu(1)  # True = blocked
@@ -95,7 +96,7 @@ class FusionDecoder(nn.Module):
         if self.mode == "paper":  # Eq. 11: Att(l, l, l) + Att(l, h, h)
             fused = fused + self.self_att(seq_l, seq_l, seq_l, attn_mask=future, need_weights=False)[0]
         fused = fused.view(b, n, t, d).permute(0, 2, 1, 3)
-        return self.ffn(self.norm(low + fused))
+        return self.ffn(residual_norm(low, fused, None, self.norm))
 
 
 class Stockformer(nn.Module):

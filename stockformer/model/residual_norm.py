@@ -1,0 +1,210 @@
+"""LayerNorm(h + dropout(a)), the post-norm residual that closes every sub-layer, as one CPU
+pass forward and one backward (numba), instead of torch's mask draw, multiply, add and norm.
+
+At the paper's size (61,200 rows of d = 128, bf16) torch needs four memory-bound passes of
+~3-4 ms each forward and three backward, in each of the 14 such blocks of a step, twice forward
+under activation checkpointing. Here the dropout mask is never stored: it is a hash of
+(seed, element) (dropout_mask's generator) recomputed in backward, so the block saves only
+r = h + dropout(a) (in the activations' dtype) and two floats per row.
+
+bf16 tensors are handled as 16-bit patterns (numba has no bf16) and computed in fp32; r is
+rounded to bf16 before the norm so backward sees exactly what forward normalised.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+import torch
+
+from stockformer.model.dropout_mask import draw_keys, pair_hash
+
+_U32 = np.uint32
+_I32 = np.int32
+_F32 = np.float32
+_ROWS = 256  # rows per parallel task
+_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+ENABLED = True  # the benchmark's naive reference turns the fused path off
+
+
+@nb.njit(inline="always")
+def _load(src, bf16, out, out_bits):
+    """One row into a float32 buffer (out_bits: its int32 view)."""
+    if bf16:
+        for j in range(out.shape[0]):
+            out_bits[j] = _I32(src[j]) << _I32(16)
+    else:
+        for j in range(out.shape[0]):
+            out_bits[j] = _I32(src[j])
+
+
+@nb.njit(inline="always")
+def _store(buf_bits, bf16, dst):
+    """A float32 row (as int32 bits) into dst: bf16 bits rounded to nearest even, or fp32 bits."""
+    if bf16:
+        for j in range(dst.shape[0]):
+            b = buf_bits[j]
+            dst[j] = (b + _I32(0x7FFF) + ((b >> _I32(16)) & _I32(1))) >> _I32(16)
+    else:
+        for j in range(dst.shape[0]):
+            dst[j] = buf_bits[j]
+
+
+@nb.njit(inline="always")
+def _keep(row, half, key0, key1, cut, scale, keep):
+    """The row's dropout multipliers: value j < half uses the low 16 bits of hash(row * half + j),
+    value half + j the high 16 bits (two contiguous loops: they vectorize)."""
+    base = _U32(row * half)
+    for j in range(half):
+        x = pair_hash(_U32(base + _U32(j)), key0, key1)
+        lo = _I32(x & _U32(0xFFFF)) - cut
+        hi = _I32(x >> _U32(16)) - cut
+        keep[j] = scale * _F32(~(lo >> _I32(31)) & _I32(1))
+        keep[half + j] = scale * _F32(~(hi >> _I32(31)) & _I32(1))
+
+
+@nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _forward(h, a, bf16, drop, key0, key1, cut, scale, w, b, eps, y, r, mean, rstd) -> None:
+    """h, a, y, r: [rows, d] bits (uint16 bf16 or int32 fp32); mean / rstd [rows] float32."""
+    rows, d = h.shape
+    half = d // 2
+    for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
+        x = np.empty(d, _F32)
+        xi = x.view(_I32)
+        t = np.empty(d, _F32)
+        ti = t.view(_I32)
+        keep = np.ones(d, _F32)
+        for row in range(blk * _ROWS, min(rows, (blk + 1) * _ROWS)):
+            _load(h[row], bf16, x, xi)
+            _load(a[row], bf16, t, ti)
+            if drop:
+                _keep(row, half, key0, key1, cut, scale, keep)
+            for j in range(d):
+                t[j] = x[j] + t[j] * keep[j]
+            _store(ti, bf16, r[row])
+            if bf16:  # normalise what was stored
+                _load(r[row], bf16, t, ti)
+            s = _F32(0.0)
+            for j in range(d):
+                s += t[j]
+            mu = s / _F32(d)
+            v = _F32(0.0)
+            for j in range(d):
+                c = t[j] - mu
+                v += c * c
+            rs = _F32(1.0) / np.sqrt(v / _F32(d) + eps)
+            mean[row] = mu
+            rstd[row] = rs
+            for j in range(d):
+                x[j] = (t[j] - mu) * rs * w[j] + b[j]
+            _store(xi, bf16, y[row])
+
+
+@nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _backward(gy, r, bf16, mean, rstd, w, drop, key0, key1, cut, scale, gh, ga, gw, gb) -> None:
+    """gh = dL/dr, ga = dL/da (= gh * mask * scale); gw / gb [tasks, d] float32: per-task sums."""
+    rows, d = r.shape
+    half = d // 2
+    for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
+        g = np.empty(d, _F32)
+        gi = g.view(_I32)
+        xh = np.empty(d, _F32)
+        xhi = xh.view(_I32)
+        keep = np.ones(d, _F32)
+        gw_t, gb_t = gw[blk], gb[blk]
+        for row in range(blk * _ROWS, min(rows, (blk + 1) * _ROWS)):
+            _load(gy[row], bf16, g, gi)
+            _load(r[row], bf16, xh, xhi)
+            mu, rs = mean[row], rstd[row]
+            c1 = _F32(0.0)
+            c2 = _F32(0.0)
+            for j in range(d):
+                xh[j] = (xh[j] - mu) * rs
+                gw_t[j] += g[j] * xh[j]
+                gb_t[j] += g[j]
+                gg = g[j] * w[j]
+                c1 += gg
+                c2 += gg * xh[j]
+            c1 /= _F32(d)
+            c2 /= _F32(d)
+            for j in range(d):
+                g[j] = rs * (g[j] * w[j] - c1 - xh[j] * c2)
+            _store(gi, bf16, gh[row])
+            if drop:
+                _keep(row, half, key0, key1, cut, scale, keep)
+            for j in range(d):
+                g[j] = g[j] * keep[j]
+            _store(gi, bf16, ga[row])
+
+
+@nb.njit(cache=True)
+def _multipliers(rows, d, key0, key1, cut, scale, out) -> None:
+    half = d // 2
+    for row in range(rows):
+        _keep(row, half, key0, key1, cut, scale, out[row])
+
+
+def dropout_multipliers(rows: int, d: int, keys: tuple[int, int], p: float) -> torch.Tensor:
+    """[rows, d] float32: the kernel's dropout multipliers (0 or the scale) for these keys."""
+    cut = round(p * 65536)
+    out = np.empty((rows, d), dtype=np.float32)
+    _multipliers(rows, d, _U32(keys[0]), _U32(keys[1]), _I32(cut), _F32(65536.0 / (65536 - cut)), out)
+    return torch.from_numpy(out)
+
+
+def _bits(t: torch.Tensor) -> np.ndarray:
+    return t.view(torch.int16).numpy().view(np.uint16) if t.dtype == torch.bfloat16 else t.view(torch.int32).numpy()
+
+
+class _ResidualNorm(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, h, a, weight, bias, p: float, eps: float):
+        d = h.shape[-1]
+        dtype = torch.promote_types(h.dtype, a.dtype)  # as torch's add
+        h2 = h.to(dtype).contiguous().view(-1, d)
+        a2 = a.to(dtype).contiguous().view(-1, d)
+        rows = h2.shape[0]
+        drop = p > 0.0
+        cut = round(p * 65536)
+        scale = 65536.0 / (65536 - cut)  # as layers._quantized
+        key0, key1 = draw_keys() if drop else (0, 0)
+        y = torch.empty_like(h2)
+        r = torch.empty_like(h2)
+        mean = torch.empty(rows, dtype=torch.float32)
+        rstd = torch.empty(rows, dtype=torch.float32)
+        w = weight.detach().float().contiguous()
+        _forward(_bits(h2), _bits(a2), dtype == torch.bfloat16, drop, _U32(key0), _U32(key1), _I32(cut),
+                 _F32(scale), w.numpy(), bias.detach().float().contiguous().numpy(), _F32(eps),
+                 _bits(y), _bits(r), mean.numpy(), rstd.numpy())
+        ctx.save_for_backward(r, mean, rstd, w)
+        ctx.args = (drop, key0, key1, cut, scale, h.dtype, a.dtype, a.shape, weight.dtype)
+        return y.view(h.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        r, mean, rstd, w = ctx.saved_tensors
+        drop, key0, key1, cut, scale, h_dtype, a_dtype, a_shape, w_dtype = ctx.args
+        d = r.shape[1]
+        gy = grad.to(r.dtype).contiguous().view(-1, d)
+        gh = torch.empty_like(r)
+        ga = torch.empty_like(r)
+        tasks = (r.shape[0] + _ROWS - 1) // _ROWS
+        gw = torch.zeros(tasks, d, dtype=torch.float32)
+        gb = torch.zeros(tasks, d, dtype=torch.float32)
+        _backward(_bits(gy), _bits(r), r.dtype == torch.bfloat16, mean.numpy(), rstd.numpy(), w.numpy(), drop,
+                  _U32(key0), _U32(key1), _I32(cut), _F32(scale), _bits(gh), _bits(ga), gw.numpy(), gb.numpy())
+        return (gh.view(grad.shape).to(h_dtype), ga.view(a_shape).to(a_dtype), gw.sum(0).to(w_dtype), gb.sum(0).to(w_dtype),
+                None, None)
+
+
+def fusable(h: torch.Tensor, a: torch.Tensor, norm_shape: tuple[int, ...], affine: bool) -> bool:
+    """Whether residual_norm can run the fused kernel on these tensors."""
+    return (ENABLED and h.device.type == "cpu" and a.device.type == "cpu" and h.shape == a.shape
+            and h.dtype in (torch.float32, torch.bfloat16) and a.dtype in (torch.float32, torch.bfloat16)
+            and h.shape[-1] % 2 == 0 and affine and tuple(norm_shape) == (h.shape[-1],))
+
+
+def residual_norm(h: torch.Tensor, a: torch.Tensor, p: float, weight: torch.Tensor, bias: torch.Tensor,
+                  eps: float) -> torch.Tensor:
+    """LayerNorm(h + dropout_p(a)) over the last dim with the fused CPU kernel (check `fusable`)."""
+    return _ResidualNorm.apply(h, a, weight, bias, float(p), float(eps))
