@@ -71,10 +71,10 @@ def _use_naive_reference() -> None:
     dropout / add / LayerNorm (no checkpointing is set through the config)."""
     import torch
 
-    from stockformer.model import layers, residual_norm, spatial, stockformer
+    from stockformer.model import fused_dropout, layers, spatial, stockformer
 
     spatial.copy_attention = _naive_copy
-    residual_norm.ENABLED = False  # torch's dropout, add and LayerNorm, as the released code
+    fused_dropout.ENABLED = False  # torch's dropout, add and LayerNorm, as the released code
     for mod in (layers, spatial, stockformer):
         mod.Dropout = torch.nn.Dropout
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from stockformer.model import dropout_mask, residual_norm, softmax_kernels
+from stockformer.model import dropout_mask, fused_dropout, softmax_kernels
 from stockformer.model.spatial import _softmax_column_argmax
 
 torch.set_num_threads(1)
@@ -139,7 +139,7 @@ def _reference_residual_norm(h, a, keep, w, b, eps=1e-5):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_fused_residual_norm_equals_torch(monkeypatch, p, dtype):
     keys = (123456789, 987654321)
-    monkeypatch.setattr(residual_norm, "draw_keys", lambda: keys)
+    monkeypatch.setattr(fused_dropout, "draw_keys", lambda: keys)
     gen = torch.Generator().manual_seed(4)
     b_, t, n, d = 3, 5, 7, 16  # 105 rows: not a multiple of the kernel's row block
     h = torch.randn(b_, t, n, d, generator=gen).to(dtype).requires_grad_()
@@ -147,13 +147,13 @@ def test_fused_residual_norm_equals_torch(monkeypatch, p, dtype):
     w = (1 + 0.2 * torch.randn(d, generator=gen)).requires_grad_()
     bias = (0.1 * torch.randn(d, generator=gen)).requires_grad_()
     gy = torch.randn(b_, t, n, d, generator=gen)
-    keep = residual_norm.dropout_multipliers(b_ * t * n, d, keys, p) if p else torch.ones(b_ * t * n, d)
+    keep = fused_dropout.dropout_multipliers(b_ * t * n, d, keys, p) if p else torch.ones(b_ * t * n, d)
     if p:
         assert abs((keep == 0).float().mean().item() - p) < 0.05
     outs = []
     for fused in (True, False):
         a = a_src.permute(0, 2, 1, 3)  # a non-contiguous view, as the temporal attention's output
-        y = (residual_norm.residual_norm(h, a, p, w, bias, 1e-5) if fused
+        y = (fused_dropout.residual_norm(h, a, p, w, bias, 1e-5) if fused
              else _reference_residual_norm(h, a, keep, w, bias))
         (y.float() * gy).sum().backward()
         outs.append([y.detach().float()] + [x.grad.clone().float() for x in (h, a_src, w, bias)])
@@ -183,7 +183,7 @@ def test_fused_residual_norm_changes_no_model_output(monkeypatch):
              "valid": torch.rand(2, 5, n, generator=gen) > 0.2, "time": torch.randint(0, 12, (2, 5, 2), generator=gen)}
     with torch.no_grad():
         fused = model(batch)
-        monkeypatch.setattr(residual_norm, "ENABLED", False)
+        monkeypatch.setattr(fused_dropout, "ENABLED", False)
         plain = model(batch)
     for key in fused:
         torch.testing.assert_close(fused[key], plain[key], rtol=1e-5, atol=1e-5)

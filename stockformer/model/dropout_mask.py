@@ -57,6 +57,12 @@ def _fill(key0, key1, cut, on, shift, words) -> None:
         _fill_block(b * _BLOCK, min(pairs, (b + 1) * _BLOCK), key0, key1, _I32(cut), _I32(on), _I32(shift), words)
 
 
+def quantized(p: float) -> tuple[int, float]:
+    """p as a threshold on 16-bit uniforms (drop below `cut`) and the matching 1 / (1 - p)."""
+    cut = round(p * 65536)
+    return cut, 65536.0 / (65536 - cut)
+
+
 def draw_keys() -> tuple[int, int]:
     """The generator's two 32-bit keys, from one 64-bit draw of torch's generator."""
     seed = int(torch.empty((), dtype=torch.int64).random_(-(2**63), None)) & (2**64 - 1)

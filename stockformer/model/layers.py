@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stockformer.model import residual_norm as fused
+from stockformer.model import fused_dropout as fused
 from stockformer.model.dropout_mask import cpu_keep_mask, cpu_scaled_mask
+from stockformer.model.dropout_mask import quantized as _quantized
 
 
 class _MaskedScale(torch.autograd.Function):
@@ -42,12 +43,6 @@ class _ScaledMask(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         (mask,) = ctx.saved_tensors
         return grad * mask, None
-
-
-def _quantized(p: float) -> tuple[int, float]:
-    """p as a threshold on 16-bit uniforms (drop below `cut`) and the matching 1 / (1 - p)."""
-    cut = round(p * 65536)
-    return cut, 65536.0 / (65536 - cut)
 
 
 def keep_mask(shape: torch.Size, p: float, device: torch.device) -> tuple[torch.Tensor, float]:
@@ -107,6 +102,13 @@ def residual_norm(h: torch.Tensor, a: torch.Tensor, drop: nn.Module | None, norm
     return norm(h + (a if drop is None else drop(a)))
 
 
+def relu_dropout(x: torch.Tensor, drop: nn.Module) -> torch.Tensor:
+    """drop(relu(x)); on CPU one fused pass that stores no mask (model/fused_dropout.py)."""
+    if isinstance(drop, _OUR_DROPOUT) and fused.relu_dropout_fusable(x):
+        return fused.relu_dropout(x, drop.p if drop.training else 0.0)
+    return drop(torch.relu(x))
+
+
 class FFN(nn.Module):
     """Two-layer perceptron d_in -> d_hidden -> d_out (ReLU between)."""
 
@@ -117,7 +119,8 @@ class FFN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        first, _, drop, second = self.net
+        return second(relu_dropout(first(x), drop))
 
 
 class ResidualFFN(nn.Module):
@@ -131,6 +134,16 @@ class ResidualFFN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return residual_norm(x, self.ffn(x), self.drop, self.norm)
+
+
+def project_qkv(qkv: nn.Linear, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """q, k, v from a fused Linear(d, 3d), as three matmuls on its weight slices: each output is
+    contiguous, so k^T feeds the score matmul as a transposed view instead of a copy (chunks of
+    one [.., 3d] output are strided: the matmul copies k, 6 ms per spatial layer at N = 255)."""
+    d = qkv.out_features // 3
+    w, b = qkv.weight, qkv.bias
+    return tuple(F.linear(x, w[i * d : (i + 1) * d], None if b is None else b[i * d : (i + 1) * d])
+                 for i in range(3))
 
 
 def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -176,7 +189,7 @@ class CausalTemporalAttention(nn.Module):
     def forward(self, h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         b, t, n, d = h.shape
         seq = h.permute(0, 2, 1, 3).reshape(b * n, t, d)
-        q, k, v = (split_heads(z, self.heads) for z in self.qkv(seq).chunk(3, dim=-1))
+        q, k, v = (split_heads(z, self.heads) for z in project_qkv(self.qkv, seq))
         causal = torch.ones(t, t, dtype=torch.bool, device=h.device).tril()
         key_ok = valid.permute(0, 2, 1).reshape(b * n, 1, 1, t)
         eye = torch.eye(t, dtype=torch.bool, device=h.device)

@@ -20,7 +20,14 @@ from torch import nn
 
 from stockformer.model import softmax_kernels
 from stockformer.model.edge_attention import EdgeStructure, edge_attention
-from stockformer.model.layers import Dropout, ResidualFFN, merge_heads, residual_norm, split_heads
+from stockformer.model.layers import (
+    Dropout,
+    ResidualFFN,
+    merge_heads,
+    project_qkv,
+    residual_norm,
+    split_heads,
+)
 
 _BLOCK_ELEMENTS = 1 << 24  # score elements per query block (~64 MB in float32)
 
@@ -107,7 +114,7 @@ class DenseSpatialAttention(nn.Module):
     ) -> torch.Tensor:
         b, t, n, d = h.shape
         z = h if pe is None else h + pe
-        q, k, v = (split_heads(x.reshape(b * t, n, d), self.heads) for x in self.qkv(z).chunk(3, -1))
+        q, k, v = (split_heads(x.reshape(b * t, n, d), self.heads) for x in project_qkv(self.qkv, z))
         key_ok = _usable_keys(valid.reshape(b * t, n))
         fn = copy_attention if self.kind == "copy" else plain_attention
         att = merge_heads(fn(q, k, v, key_ok, self.chunk)).view(b, t, n, d)

@@ -10,6 +10,7 @@ import logging
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -22,6 +23,7 @@ from stockformer.model.layers import (
     CausalTemporalAttention,
     Dropout,
     ResidualFFN,
+    relu_dropout,
     residual_norm,
 )
 from stockformer.model.spatial import DenseSpatialAttention, SparseSpatialAttention, topk_edges
@@ -49,8 +51,10 @@ def checkpointing_active(mode: str, training: bool, batch: int, t1: int, stocks:
 class DecouplingFlow(nn.Module):
     """Per band: FFN (F + 2) -> d -> d on [band value, up/down indicator, F factors].
 
-    The first layers of the two band FFNs share one matmul over the factors (a Linear F -> 2d
-    split in halves), which is exactly two separate Linear(F + 2, d) without copying x twice.
+    The first layers of the two band FFNs are one matmul over [factors, low, high, indicator]
+    (F + 3 inputs -> 2d outputs, the band columns zero in the other band's half), which is
+    exactly two separate Linear(F + 2, d). The input is assembled once, directly in the compute
+    dtype (under autocast the cast is that same copy), so nothing runs in a promoted fp32.
     """
 
     def __init__(self, n_features: int, d: int, dropout: float) -> None:
@@ -61,15 +65,23 @@ class DecouplingFlow(nn.Module):
         self.second = nn.ModuleList([nn.Linear(d, d), nn.Linear(d, d)])
         self.drop = Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, up: torch.Tensor):
-        fx = self.factors(x)  # [B, T, N, 2d]
+    def _first_weight(self) -> torch.Tensor:
+        """[2d, F + 3]: the factor weights, then the low / high band and indicator columns."""
         w = self.scalars.weight  # [2d, 2]: column 0 band, column 1 indicator
-        outs = []
-        for i, band in enumerate((low, high)):
-            sl = slice(i * self.d, (i + 1) * self.d)
-            hid = fx[..., sl] + band.unsqueeze(-1) * w[sl, 0] + up.unsqueeze(-1) * w[sl, 1]
-            outs.append(self.second[i](self.drop(torch.relu(hid))))
-        return outs[0], outs[1]
+        zeros = w.new_zeros(self.d)
+        low = torch.cat([w[: self.d, 0], zeros])
+        high = torch.cat([zeros, w[self.d :, 0]])
+        return torch.cat([self.factors.weight, torch.stack([low, high, w[:, 1]], 1)], 1)
+
+    def forward(self, x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, up: torch.Tensor):
+        kind = x.device.type
+        dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
+        f = x.shape[-1]
+        inp = x.new_empty((*x.shape[:-1], f + 3), dtype=dtype)
+        inp[..., :f] = x
+        inp[..., f:] = torch.stack([low, high, up], -1)
+        hid = relu_dropout(F.linear(inp, self._first_weight(), self.factors.bias), self.drop)
+        return self.second[0](hid[..., : self.d]), self.second[1](hid[..., self.d :])
 
 
 class FusionDecoder(nn.Module):
@@ -200,10 +212,17 @@ class Stockformer(nn.Module):
         up = (ret > 0).to(x.dtype)
         recompute = self._checkpointing(x)
 
+        # with dense attention the N x N intermediates dominate memory, so the decoupling flow and
+        # the convolutions (small activations, 0.25 s of recompute per step at the paper's size)
+        # keep theirs; the sparse variant, for thousands of stocks, recomputes everything
+        keep = (DecouplingFlow, CausalDilatedConv) if self.cfg.spatial_attention != "sparse" else ()
+
         def run(module: nn.Module, *args):
             # one sub-layer at a time: the backward peak is one module's activations (plus the
             # [B,T,N,d] sub-layer outputs kept); dropout masks are replayed (RNG state restored)
-            return checkpoint(module, *args, use_reentrant=False) if recompute else module(*args)
+            if recompute and not isinstance(module, keep):
+                return checkpoint(module, *args, use_reentrant=False)
+            return module(*args)
 
         low, high = run(self.decouple, x, low_r, high_r, up)
         if self.time_emb is not None:

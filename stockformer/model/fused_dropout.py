@@ -1,11 +1,15 @@
-"""LayerNorm(h + dropout(a)), the post-norm residual that closes every sub-layer, as one CPU
-pass forward and one backward (numba), instead of torch's mask draw, multiply, add and norm.
+"""Dropout fused with its neighbours on CPU (numba): the post-norm residual
+LayerNorm(h + dropout(a)) that closes every sub-layer, and dropout(relu(x)) inside every FFN.
+In both the mask is never stored: it is a hash of (seed, element) (dropout_mask's generator),
+recomputed in backward where needed.
 
-At the paper's size (61,200 rows of d = 128, bf16) torch needs four memory-bound passes of
-~3-4 ms each forward and three backward, in each of the 14 such blocks of a step, twice forward
-under activation checkpointing. Here the dropout mask is never stored: it is a hash of
-(seed, element) (dropout_mask's generator) recomputed in backward, so the block saves only
-r = h + dropout(a) (in the activations' dtype) and two floats per row.
+- residual_norm: at the paper's size (61,200 rows of d = 128, bf16) torch needs four
+  memory-bound passes forward (mask, multiply, add, norm) and three backward, in each of the 14
+  such blocks of a step, twice forward under activation checkpointing. Here one pass each way;
+  it saves r = h + dropout(a) in the activations' dtype and two floats per row.
+- relu_dropout: y = relu(x) * mask * scale saves nothing of its own. Its backward is
+  grad * scale * (y > 0): y > 0 exactly where x > 0 and the value was kept, and y is kept
+  anyway as the next Linear's input (torch saves relu's output and the mask: two more tensors).
 
 bf16 tensors are handled as 16-bit patterns (numba has no bf16) and computed in fp32; r is
 rounded to bf16 before the norm so backward sees exactly what forward normalised.
@@ -18,6 +22,7 @@ import numpy as np
 import torch
 
 from stockformer.model.dropout_mask import draw_keys, pair_hash
+from stockformer.model.dropout_mask import quantized as _quantized
 
 _U32 = np.uint32
 _I32 = np.int32
@@ -146,9 +151,9 @@ def _multipliers(rows, d, key0, key1, cut, scale, out) -> None:
 
 def dropout_multipliers(rows: int, d: int, keys: tuple[int, int], p: float) -> torch.Tensor:
     """[rows, d] float32: the kernel's dropout multipliers (0 or the scale) for these keys."""
-    cut = round(p * 65536)
+    cut, scale = _quantized(p)
     out = np.empty((rows, d), dtype=np.float32)
-    _multipliers(rows, d, _U32(keys[0]), _U32(keys[1]), _I32(cut), _F32(65536.0 / (65536 - cut)), out)
+    _multipliers(rows, d, _U32(keys[0]), _U32(keys[1]), _I32(cut), _F32(scale), out)
     return torch.from_numpy(out)
 
 
@@ -165,8 +170,7 @@ class _ResidualNorm(torch.autograd.Function):
         a2 = a.to(dtype).contiguous().view(-1, d)
         rows = h2.shape[0]
         drop = p > 0.0
-        cut = round(p * 65536)
-        scale = 65536.0 / (65536 - cut)  # as layers._quantized
+        cut, scale = _quantized(p)
         key0, key1 = draw_keys() if drop else (0, 0)
         y = torch.empty_like(h2)
         r = torch.empty_like(h2)
@@ -195,6 +199,78 @@ class _ResidualNorm(torch.autograd.Function):
                   _U32(key0), _U32(key1), _I32(cut), _F32(scale), _bits(gh), _bits(ga), gw.numpy(), gb.numpy())
         return (gh.view(grad.shape).to(h_dtype), ga.view(a_shape).to(a_dtype), gw.sum(0).to(w_dtype), gb.sum(0).to(w_dtype),
                 None, None)
+
+
+@nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _relu_forward(x, bf16, drop, key0, key1, cut, scale, y) -> None:
+    """y = relu(x) * multiplier, rows of x / y as bits (see _forward)."""
+    rows, d = x.shape
+    half = d // 2
+    for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
+        v = np.empty(d, _F32)
+        vi = v.view(_I32)
+        keep = np.ones(d, _F32)
+        for row in range(blk * _ROWS, min(rows, (blk + 1) * _ROWS)):
+            _load(x[row], bf16, v, vi)
+            if drop:
+                _keep(row, half, key0, key1, cut, scale, keep)
+            for j in range(d):
+                v[j] = max(v[j], _F32(0.0)) * keep[j]
+            _store(vi, bf16, y[row])
+
+
+@nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _relu_backward(gy, y_signed, bf16, scale, gx) -> None:
+    """gx = gy * scale where y > 0, else 0. y_signed: y's bits as signed ints (int16 / int32),
+    which are > 0 exactly for positive floats."""
+    rows, d = gy.shape
+    for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
+        g = np.empty(d, _F32)
+        gi = g.view(_I32)
+        for row in range(blk * _ROWS, min(rows, (blk + 1) * _ROWS)):
+            _load(gy[row], bf16, g, gi)
+            pos = y_signed[row]
+            for j in range(d):
+                g[j] = g[j] * scale * _F32(pos[j] > 0)
+            _store(gi, bf16, gx[row])
+
+
+def _signed_bits(t: torch.Tensor) -> np.ndarray:
+    return t.view(torch.int16).numpy() if t.dtype == torch.bfloat16 else t.view(torch.int32).numpy()
+
+
+class _ReluDropout(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, p: float):
+        d = x.shape[-1]
+        x2 = x.contiguous().view(-1, d)
+        drop = p > 0.0
+        cut, scale = _quantized(p)
+        key0, key1 = draw_keys() if drop else (0, 0)
+        y = torch.empty_like(x2)
+        _relu_forward(_bits(x2), x.dtype == torch.bfloat16, drop, _U32(key0), _U32(key1), _I32(cut),
+                      _F32(scale), _bits(y))
+        ctx.save_for_backward(y)
+        ctx.scale = scale
+        return y.view(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        gy = grad.to(y.dtype).contiguous().view(y.shape)
+        gx = torch.empty_like(y)
+        _relu_backward(_bits(gy), _signed_bits(y), y.dtype == torch.bfloat16, _F32(ctx.scale), _bits(gx))
+        return gx.view(grad.shape), None
+
+
+def relu_dropout_fusable(x: torch.Tensor) -> bool:
+    """Whether relu_dropout can run the fused kernel on x."""
+    return ENABLED and x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and x.shape[-1] % 2 == 0
+
+
+def relu_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """dropout_p(relu(x)) with the fused CPU kernel (check `relu_dropout_fusable`)."""
+    return _ReluDropout.apply(x, float(p))
 
 
 def fusable(h: torch.Tensor, a: torch.Tensor, norm_shape: tuple[int, ...], affine: bool) -> bool:
