@@ -4,11 +4,15 @@
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 import torch
 
+from stockformer.config import ModelConfig
 from stockformer.model import dropout_mask, fused_dropout, softmax_kernels
+from stockformer.model.registry import build_model
 from stockformer.model.spatial import _softmax_column_argmax
 
 torch.set_num_threads(1)
@@ -164,26 +168,89 @@ def test_fused_residual_norm_equals_torch(monkeypatch, p, dtype):
         torch.testing.assert_close(ours, ref, **tol)
 
 
-def test_fused_residual_norm_changes_no_model_output(monkeypatch):
-    import types
+@pytest.mark.parametrize("p", [0.0, 0.25])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_relu_dropout_with_bias_equals_torch(monkeypatch, p, dtype):
+    keys = (42, 4242)
+    monkeypatch.setattr(fused_dropout, "draw_keys", lambda: keys)
+    gen = torch.Generator().manual_seed(6)
+    x = torch.randn(70, 24, generator=gen).to(dtype).requires_grad_()
+    bias = (0.3 * torch.randn(24, generator=gen)).requires_grad_()
+    gy = torch.randn(70, 24, generator=gen)
+    keep = fused_dropout.dropout_multipliers(70, 24, keys, p) if p else torch.ones(70, 24)
+    outs = []
+    for fused in (True, False):
+        y = fused_dropout.relu_dropout(x, p, bias) if fused else torch.relu(x.float() + bias) * keep
+        (y.float() * gy).sum().backward()
+        outs.append([y.detach().float(), x.grad.clone().float(), bias.grad.clone()])
+        x.grad = bias.grad = None
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-2, atol=2e-2)
+    for ours, ref in zip(*outs, strict=True):
+        torch.testing.assert_close(ours, ref, **tol)
 
-    from stockformer.config import ModelConfig
-    from stockformer.model.registry import build_model
 
+def test_fused_residual_norm_adds_the_linear_bias(monkeypatch):
+    keys = (7, 77)
+    monkeypatch.setattr(fused_dropout, "draw_keys", lambda: keys)
+    gen = torch.Generator().manual_seed(8)
+    h, a = (torch.randn(40, 8, generator=gen).requires_grad_() for _ in range(2))
+    a_bias = torch.randn(8, generator=gen).requires_grad_()
+    w, b = torch.ones(8), torch.zeros(8)
+    keep = fused_dropout.dropout_multipliers(40, 8, keys, 0.2)
+    y = fused_dropout.residual_norm(h, a, 0.2, w, b, 1e-5, a_bias=a_bias)
+    y.pow(2).sum().backward()
+    grads = [t.grad.clone() for t in (h, a, a_bias)]
+    for t in (h, a, a_bias):
+        t.grad = None
+    ref = torch.nn.functional.layer_norm(h + (a + a_bias) * keep, (8,), w, b, 1e-5)
+    ref.pow(2).sum().backward()
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+    for ours, t in zip(grads, (h, a, a_bias), strict=True):
+        torch.testing.assert_close(ours, t.grad, rtol=1e-4, atol=1e-5)
+
+
+def _tiny_model_and_batch(dropout, spatial="copy"):
     n, f = 6, 4
     rng = np.random.default_rng(0)
     src, dst = np.nonzero(~np.eye(n, dtype=bool))
     graph = types.SimpleNamespace(edge_index=np.stack([src, dst]), edge_weight=rng.random(len(src)),
                                   embedding=rng.standard_normal((n, 8)).astype(np.float32))
-    cfg = ModelConfig(t1=5, t2=2, d_model=8, heads=2, layers=2, dropout=0.3)
+    cfg = ModelConfig(t1=5, t2=2, d_model=8, heads=2, layers=2, dropout=dropout, spatial_attention=spatial,
+                      sparse_k=3)
     torch.manual_seed(0)
-    model = build_model(cfg, f, n, graph).eval()
+    model = build_model(cfg, f, n, graph)
     gen = torch.Generator().manual_seed(1)
     batch = {"x": torch.randn(2, 5, n, f, generator=gen), "ret": 0.02 * torch.randn(2, 5, n, generator=gen),
              "valid": torch.rand(2, 5, n, generator=gen) > 0.2, "time": torch.randint(0, 12, (2, 5, 2), generator=gen)}
+    return model, batch
+
+
+def test_fused_dropout_ops_change_no_model_output(monkeypatch):
+    model, batch = _tiny_model_and_batch(0.3)
+    model.eval()
     with torch.no_grad():
         fused = model(batch)
         monkeypatch.setattr(fused_dropout, "ENABLED", False)
         plain = model(batch)
     for key in fused:
         torch.testing.assert_close(fused[key], plain[key], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("spatial", ["copy", "sparse"])
+def test_fused_dropout_ops_change_no_gradient(monkeypatch, spatial):
+    # training mode without dropout: the fused path and torch's ops give the same loss and
+    # gradients for every parameter (biases folded into the fused ops included)
+    model, batch = _tiny_model_and_batch(0.0, spatial)
+    model.train()
+    results = []
+    for enabled in (True, False):
+        monkeypatch.setattr(fused_dropout, "ENABLED", enabled)
+        model.zero_grad()
+        loss = sum(v.float().pow(2).mean() for v in model(batch).values())
+        loss.backward()
+        results.append((loss.detach(), {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}))
+    (loss_f, grads_f), (loss_t, grads_t) = results
+    torch.testing.assert_close(loss_f, loss_t)
+    assert grads_f.keys() == grads_t.keys()
+    for k in grads_f:
+        torch.testing.assert_close(grads_f[k], grads_t[k], rtol=1e-4, atol=1e-6, msg=k)

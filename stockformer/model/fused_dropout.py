@@ -69,8 +69,9 @@ def _keep(row, half, key0, key1, cut, scale, keep):
 
 
 @nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _forward(h, a, bf16, drop, key0, key1, cut, scale, w, b, eps, y, r, mean, rstd) -> None:
-    """h, a, y, r: [rows, d] bits (uint16 bf16 or int32 fp32); mean / rstd [rows] float32."""
+def _forward(h, a, a_bias, bf16, drop, key0, key1, cut, scale, w, b, eps, y, r, mean, rstd) -> None:
+    """r = h + (a + a_bias) * multiplier, y = LayerNorm(r); h, a, y, r: [rows, d] bits (uint16
+    bf16 or int32 fp32); a_bias, w, b [d] and mean / rstd [rows] float32."""
     rows, d = h.shape
     half = d // 2
     for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
@@ -85,7 +86,7 @@ def _forward(h, a, bf16, drop, key0, key1, cut, scale, w, b, eps, y, r, mean, rs
             if drop:
                 _keep(row, half, key0, key1, cut, scale, keep)
             for j in range(d):
-                t[j] = x[j] + t[j] * keep[j]
+                t[j] = x[j] + (t[j] + a_bias[j]) * keep[j]
             _store(ti, bf16, r[row])
             if bf16:  # normalise what was stored
                 _load(r[row], bf16, t, ti)
@@ -106,8 +107,9 @@ def _forward(h, a, bf16, drop, key0, key1, cut, scale, w, b, eps, y, r, mean, rs
 
 
 @nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _backward(gy, r, bf16, mean, rstd, w, drop, key0, key1, cut, scale, gh, ga, gw, gb) -> None:
-    """gh = dL/dr, ga = dL/da (= gh * mask * scale); gw / gb [tasks, d] float32: per-task sums."""
+def _backward(gy, r, bf16, mean, rstd, w, drop, key0, key1, cut, scale, gh, ga, gw, gb, ga_sum) -> None:
+    """gh = dL/dr, ga = dL/da (= gh * multiplier); gw / gb / ga_sum [tasks, d] float32: per-task
+    sums for the norm's weight and bias and a's bias."""
     rows, d = r.shape
     half = d // 2
     for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
@@ -116,7 +118,7 @@ def _backward(gy, r, bf16, mean, rstd, w, drop, key0, key1, cut, scale, gh, ga, 
         xh = np.empty(d, _F32)
         xhi = xh.view(_I32)
         keep = np.ones(d, _F32)
-        gw_t, gb_t = gw[blk], gb[blk]
+        gw_t, gb_t, gs_t = gw[blk], gb[blk], ga_sum[blk]
         for row in range(blk * _ROWS, min(rows, (blk + 1) * _ROWS)):
             _load(gy[row], bf16, g, gi)
             _load(r[row], bf16, xh, xhi)
@@ -139,6 +141,7 @@ def _backward(gy, r, bf16, mean, rstd, w, drop, key0, key1, cut, scale, gh, ga, 
                 _keep(row, half, key0, key1, cut, scale, keep)
             for j in range(d):
                 g[j] = g[j] * keep[j]
+                gs_t[j] += g[j]
             _store(gi, bf16, ga[row])
 
 
@@ -161,9 +164,21 @@ def _bits(t: torch.Tensor) -> np.ndarray:
     return t.view(torch.int16).numpy().view(np.uint16) if t.dtype == torch.bfloat16 else t.view(torch.int32).numpy()
 
 
+def _bias(bias: torch.Tensor | None, d: int) -> torch.Tensor:
+    return torch.zeros(d) if bias is None else bias.detach().float().contiguous()
+
+
+def _task_sums(rows: int, d: int) -> torch.Tensor:
+    return torch.zeros((rows + _ROWS - 1) // _ROWS, d, dtype=torch.float32)
+
+
+def _grad_like(total: torch.Tensor, param: torch.Tensor | None) -> torch.Tensor | None:
+    return None if param is None else total.to(param.dtype)
+
+
 class _ResidualNorm(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, a, weight, bias, p: float, eps: float):
+    def forward(ctx, h, a, a_bias, weight, bias, p: float, eps: float):
         d = h.shape[-1]
         dtype = torch.promote_types(h.dtype, a.dtype)  # as torch's add
         h2 = h.to(dtype).contiguous().view(-1, d)
@@ -177,33 +192,34 @@ class _ResidualNorm(torch.autograd.Function):
         mean = torch.empty(rows, dtype=torch.float32)
         rstd = torch.empty(rows, dtype=torch.float32)
         w = weight.detach().float().contiguous()
-        _forward(_bits(h2), _bits(a2), dtype == torch.bfloat16, drop, _U32(key0), _U32(key1), _I32(cut),
-                 _F32(scale), w.numpy(), bias.detach().float().contiguous().numpy(), _F32(eps),
+        _forward(_bits(h2), _bits(a2), _bias(a_bias, d).numpy(), dtype == torch.bfloat16, drop, _U32(key0),
+                 _U32(key1), _I32(cut), _F32(scale), w.numpy(), _bias(bias, d).numpy(), _F32(eps),
                  _bits(y), _bits(r), mean.numpy(), rstd.numpy())
         ctx.save_for_backward(r, mean, rstd, w)
-        ctx.args = (drop, key0, key1, cut, scale, h.dtype, a.dtype, a.shape, weight.dtype)
+        ctx.args = (drop, key0, key1, cut, scale, h.dtype, a.dtype, a.shape)
+        ctx.params = (a_bias, weight, bias)
         return y.view(h.shape)
 
     @staticmethod
     def backward(ctx, grad):
         r, mean, rstd, w = ctx.saved_tensors
-        drop, key0, key1, cut, scale, h_dtype, a_dtype, a_shape, w_dtype = ctx.args
-        d = r.shape[1]
+        drop, key0, key1, cut, scale, h_dtype, a_dtype, a_shape = ctx.args
+        a_bias, weight, bias = ctx.params
+        rows, d = r.shape
         gy = grad.to(r.dtype).contiguous().view(-1, d)
         gh = torch.empty_like(r)
         ga = torch.empty_like(r)
-        tasks = (r.shape[0] + _ROWS - 1) // _ROWS
-        gw = torch.zeros(tasks, d, dtype=torch.float32)
-        gb = torch.zeros(tasks, d, dtype=torch.float32)
+        gw, gb, ga_sum = _task_sums(rows, d), _task_sums(rows, d), _task_sums(rows, d)
         _backward(_bits(gy), _bits(r), r.dtype == torch.bfloat16, mean.numpy(), rstd.numpy(), w.numpy(), drop,
-                  _U32(key0), _U32(key1), _I32(cut), _F32(scale), _bits(gh), _bits(ga), gw.numpy(), gb.numpy())
-        return (gh.view(grad.shape).to(h_dtype), ga.view(a_shape).to(a_dtype), gw.sum(0).to(w_dtype), gb.sum(0).to(w_dtype),
-                None, None)
+                  _U32(key0), _U32(key1), _I32(cut), _F32(scale), _bits(gh), _bits(ga), gw.numpy(), gb.numpy(),
+                  ga_sum.numpy())
+        return (gh.view(grad.shape).to(h_dtype), ga.view(a_shape).to(a_dtype), _grad_like(ga_sum.sum(0), a_bias),
+                _grad_like(gw.sum(0), weight), _grad_like(gb.sum(0), bias), None, None)
 
 
 @nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _relu_forward(x, bf16, drop, key0, key1, cut, scale, y) -> None:
-    """y = relu(x) * multiplier, rows of x / y as bits (see _forward)."""
+def _relu_forward(x, x_bias, bf16, drop, key0, key1, cut, scale, y) -> None:
+    """y = relu(x + x_bias) * multiplier, rows of x / y as bits (see _forward)."""
     rows, d = x.shape
     half = d // 2
     for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
@@ -215,23 +231,25 @@ def _relu_forward(x, bf16, drop, key0, key1, cut, scale, y) -> None:
             if drop:
                 _keep(row, half, key0, key1, cut, scale, keep)
             for j in range(d):
-                v[j] = max(v[j], _F32(0.0)) * keep[j]
+                v[j] = max(v[j] + x_bias[j], _F32(0.0)) * keep[j]
             _store(vi, bf16, y[row])
 
 
 @nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _relu_backward(gy, y_signed, bf16, scale, gx) -> None:
-    """gx = gy * scale where y > 0, else 0. y_signed: y's bits as signed ints (int16 / int32),
-    which are > 0 exactly for positive floats."""
+def _relu_backward(gy, y_signed, bf16, scale, gx, gx_sum) -> None:
+    """gx = gy * scale where y > 0, else 0; gx_sum [tasks, d]: per-task sums (the bias grad).
+    y_signed: y's bits as signed ints (int16 / int32), > 0 exactly for positive floats."""
     rows, d = gy.shape
     for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
         g = np.empty(d, _F32)
         gi = g.view(_I32)
+        gs_t = gx_sum[blk]
         for row in range(blk * _ROWS, min(rows, (blk + 1) * _ROWS)):
             _load(gy[row], bf16, g, gi)
             pos = y_signed[row]
             for j in range(d):
                 g[j] = g[j] * scale * _F32(pos[j] > 0)
+                gs_t[j] += g[j]
             _store(gi, bf16, gx[row])
 
 
@@ -241,26 +259,30 @@ def _signed_bits(t: torch.Tensor) -> np.ndarray:
 
 class _ReluDropout(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, p: float):
+    def forward(ctx, x, bias, p: float):
         d = x.shape[-1]
         x2 = x.contiguous().view(-1, d)
         drop = p > 0.0
         cut, scale = _quantized(p)
         key0, key1 = draw_keys() if drop else (0, 0)
         y = torch.empty_like(x2)
-        _relu_forward(_bits(x2), x.dtype == torch.bfloat16, drop, _U32(key0), _U32(key1), _I32(cut),
-                      _F32(scale), _bits(y))
+        _relu_forward(_bits(x2), _bias(bias, d).numpy(), x.dtype == torch.bfloat16, drop, _U32(key0), _U32(key1),
+                      _I32(cut), _F32(scale), _bits(y))
         ctx.save_for_backward(y)
         ctx.scale = scale
+        ctx.bias = bias
         return y.view(x.shape)
 
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
+        rows, d = y.shape
         gy = grad.to(y.dtype).contiguous().view(y.shape)
         gx = torch.empty_like(y)
-        _relu_backward(_bits(gy), _signed_bits(y), y.dtype == torch.bfloat16, _F32(ctx.scale), _bits(gx))
-        return gx.view(grad.shape), None
+        gx_sum = _task_sums(rows, d)
+        _relu_backward(_bits(gy), _signed_bits(y), y.dtype == torch.bfloat16, _F32(ctx.scale), _bits(gx),
+                       gx_sum.numpy())
+        return gx.view(grad.shape), _grad_like(gx_sum.sum(0), ctx.bias), None
 
 
 def relu_dropout_fusable(x: torch.Tensor) -> bool:
@@ -268,9 +290,9 @@ def relu_dropout_fusable(x: torch.Tensor) -> bool:
     return ENABLED and x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and x.shape[-1] % 2 == 0
 
 
-def relu_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
-    """dropout_p(relu(x)) with the fused CPU kernel (check `relu_dropout_fusable`)."""
-    return _ReluDropout.apply(x, float(p))
+def relu_dropout(x: torch.Tensor, p: float, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """dropout_p(relu(x + bias)) with the fused CPU kernel (check `relu_dropout_fusable`)."""
+    return _ReluDropout.apply(x, bias, float(p))
 
 
 def fusable(h: torch.Tensor, a: torch.Tensor, norm_shape: tuple[int, ...], affine: bool) -> bool:
@@ -281,6 +303,7 @@ def fusable(h: torch.Tensor, a: torch.Tensor, norm_shape: tuple[int, ...], affin
 
 
 def residual_norm(h: torch.Tensor, a: torch.Tensor, p: float, weight: torch.Tensor, bias: torch.Tensor,
-                  eps: float) -> torch.Tensor:
-    """LayerNorm(h + dropout_p(a)) over the last dim with the fused CPU kernel (check `fusable`)."""
-    return _ResidualNorm.apply(h, a, weight, bias, float(p), float(eps))
+                  eps: float, a_bias: torch.Tensor | None = None) -> torch.Tensor:
+    """LayerNorm(h + dropout_p(a + a_bias)) over the last dim with the fused CPU kernel (check
+    `fusable`). a_bias: a preceding Linear's bias, added here instead of in its own pass."""
+    return _ResidualNorm.apply(h, a, a_bias, weight, bias, float(p), float(eps))

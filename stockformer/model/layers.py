@@ -92,21 +92,32 @@ class Dropout(nn.Module):
 _OUR_DROPOUT = Dropout  # the class itself (the benchmark's naive reference swaps the name)
 
 
-def residual_norm(h: torch.Tensor, a: torch.Tensor, drop: nn.Module | None, norm: nn.LayerNorm) -> torch.Tensor:
-    """norm(h + drop(a)): the post-norm residual closing each sub-layer. On CPU one fused pass
-    (model/residual_norm.py) whose dropout mask is a hash recomputed in backward, not stored."""
+def residual_norm(
+    h: torch.Tensor, a: torch.Tensor, drop: nn.Module | None, norm: nn.LayerNorm, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """norm(h + drop(a + bias)): the post-norm residual closing each sub-layer (bias: that of the
+    Linear that made a, left out of it). On CPU one fused pass (model/fused_dropout.py) whose
+    dropout mask is a hash recomputed in backward, not stored."""
     affine = norm.elementwise_affine and norm.bias is not None
     if (drop is None or isinstance(drop, _OUR_DROPOUT)) and fused.fusable(h, a, norm.normalized_shape, affine):
         p = drop.p if drop is not None and drop.training else 0.0
-        return fused.residual_norm(h, a, p, norm.weight, norm.bias, norm.eps)
+        return fused.residual_norm(h, a, p, norm.weight, norm.bias, norm.eps, a_bias=bias)
+    a = a if bias is None else a + bias
     return norm(h + (a if drop is None else drop(a)))
 
 
-def relu_dropout(x: torch.Tensor, drop: nn.Module) -> torch.Tensor:
-    """drop(relu(x)); on CPU one fused pass that stores no mask (model/fused_dropout.py)."""
+def relu_dropout(x: torch.Tensor, drop: nn.Module, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """drop(relu(x + bias)) (bias: that of the Linear that made x, left out of it); on CPU one
+    fused pass that stores no mask (model/fused_dropout.py)."""
     if isinstance(drop, _OUR_DROPOUT) and fused.relu_dropout_fusable(x):
-        return fused.relu_dropout(x, drop.p if drop.training else 0.0)
-    return drop(torch.relu(x))
+        return fused.relu_dropout(x, drop.p if drop.training else 0.0, bias)
+    return drop(torch.relu(x if bias is None else x + bias))
+
+
+def linear_no_bias(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """x @ W^T without the bias, which the fused op that follows adds (a bias is one more pass
+    over the output in torch's CPU matmul, and its gradient another)."""
+    return F.linear(x, linear.weight)
 
 
 class FFN(nn.Module):
@@ -120,7 +131,7 @@ class FFN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first, _, drop, second = self.net
-        return second(relu_dropout(first(x), drop))
+        return second(relu_dropout(linear_no_bias(first, x), drop, first.bias))
 
 
 class ResidualFFN(nn.Module):
@@ -133,7 +144,9 @@ class ResidualFFN(nn.Module):
         self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return residual_norm(x, self.ffn(x), self.drop, self.norm)
+        first, _, drop, second = self.ffn.net
+        hid = relu_dropout(linear_no_bias(first, x), drop, first.bias)
+        return residual_norm(x, linear_no_bias(second, hid), self.drop, self.norm, second.bias)
 
 
 def project_qkv(qkv: nn.Linear, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -195,8 +208,8 @@ class CausalTemporalAttention(nn.Module):
         eye = torch.eye(t, dtype=torch.bool, device=h.device)
         mask = causal & (key_ok | eye)
         att = short_attention(q, k, v, mask)
-        att = self.out(merge_heads(att)).view(b, n, t, d).permute(0, 2, 1, 3)
-        return self.ffn(residual_norm(h, att, self.drop, self.norm))
+        att = linear_no_bias(self.out, merge_heads(att)).view(b, n, t, d).permute(0, 2, 1, 3)
+        return self.ffn(residual_norm(h, att, self.drop, self.norm, self.out.bias))
 
 
 class CausalDilatedConv(nn.Module):

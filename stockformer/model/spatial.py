@@ -23,6 +23,7 @@ from stockformer.model.edge_attention import EdgeStructure, edge_attention
 from stockformer.model.layers import (
     Dropout,
     ResidualFFN,
+    linear_no_bias,
     merge_heads,
     project_qkv,
     residual_norm,
@@ -118,7 +119,7 @@ class DenseSpatialAttention(nn.Module):
         key_ok = _usable_keys(valid.reshape(b * t, n))
         fn = copy_attention if self.kind == "copy" else plain_attention
         att = merge_heads(fn(q, k, v, key_ok, self.chunk)).view(b, t, n, d)
-        return self.ffn(residual_norm(h, self.out(att), self.drop, self.norm))
+        return self.ffn(residual_norm(h, linear_no_bias(self.out, att), self.drop, self.norm, self.out.bias))
 
 
 def topk_edges(edge_index: torch.Tensor, edge_weight: torch.Tensor | None, n: int, k: int) -> torch.Tensor:

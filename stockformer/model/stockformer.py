@@ -80,7 +80,7 @@ class DecouplingFlow(nn.Module):
         inp = x.new_empty((*x.shape[:-1], f + 3), dtype=dtype)
         inp[..., :f] = x
         inp[..., f:] = torch.stack([low, high, up], -1)
-        hid = relu_dropout(F.linear(inp, self._first_weight(), self.factors.bias), self.drop)
+        hid = relu_dropout(F.linear(inp, self._first_weight()), self.drop, self.factors.bias)
         return self.second[0](hid[..., : self.d]), self.second[1](hid[..., self.d :])
 
 
