@@ -212,10 +212,11 @@ class Stockformer(nn.Module):
         up = (ret > 0).to(x.dtype)
         recompute = self._checkpointing(x)
 
-        # with dense attention the N x N intermediates dominate memory, so the decoupling flow and
-        # the convolutions (small activations, 0.25 s of recompute per step at the paper's size)
-        # keep theirs; the sparse variant, for thousands of stocks, recomputes everything
-        keep = (DecouplingFlow, CausalDilatedConv) if self.cfg.spatial_attention != "sparse" else ()
+        # with dense attention the N x N intermediates dominate memory, so the high-band
+        # convolutions keep their small activations (3 [B,T,N,d] tensors each; recomputing them
+        # cost ~0.15 s a step at the paper's size); the sparse variant, for thousands of stocks,
+        # recomputes everything
+        keep = (CausalDilatedConv,) if self.cfg.spatial_attention != "sparse" else ()
 
         def run(module: nn.Module, *args):
             # one sub-layer at a time: the backward peak is one module's activations (plus the
