@@ -134,6 +134,12 @@ def test_dropout_masks_of_any_size(size):
         assert abs((m != 0).float().mean().item() - 0.5) < 0.02
 
 
+def _fixed_keys(monkeypatch, keys):
+    """Make the fused kernels draw these mask keys (so a test can rebuild their multipliers)."""
+    monkeypatch.setattr(fused_dropout, "draw_keys", lambda: keys)
+    return keys
+
+
 def _reference_residual_norm(h, a, keep, w, b, eps=1e-5):
     r = (h.float() + a.float() * keep.view(h.shape)).to(h.dtype)
     return torch.nn.functional.layer_norm(r.float(), (h.shape[-1],), w, b, eps)
@@ -142,8 +148,7 @@ def _reference_residual_norm(h, a, keep, w, b, eps=1e-5):
 @pytest.mark.parametrize("p", [0.0, 0.3])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_fused_residual_norm_equals_torch(monkeypatch, p, dtype):
-    keys = (123456789, 987654321)
-    monkeypatch.setattr(fused_dropout, "draw_keys", lambda: keys)
+    keys = _fixed_keys(monkeypatch, (123456789, 987654321))
     gen = torch.Generator().manual_seed(4)
     b_, t, n, d = 3, 5, 7, 16  # 105 rows: not a multiple of the kernel's row block
     h = torch.randn(b_, t, n, d, generator=gen).to(dtype).requires_grad_()
@@ -171,8 +176,7 @@ def test_fused_residual_norm_equals_torch(monkeypatch, p, dtype):
 @pytest.mark.parametrize("p", [0.0, 0.25])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_fused_relu_dropout_with_bias_equals_torch(monkeypatch, p, dtype):
-    keys = (42, 4242)
-    monkeypatch.setattr(fused_dropout, "draw_keys", lambda: keys)
+    keys = _fixed_keys(monkeypatch, (42, 4242))
     gen = torch.Generator().manual_seed(6)
     x = torch.randn(70, 24, generator=gen).to(dtype).requires_grad_()
     bias = (0.3 * torch.randn(24, generator=gen)).requires_grad_()
@@ -190,8 +194,7 @@ def test_fused_relu_dropout_with_bias_equals_torch(monkeypatch, p, dtype):
 
 
 def test_fused_residual_norm_adds_the_linear_bias(monkeypatch):
-    keys = (7, 77)
-    monkeypatch.setattr(fused_dropout, "draw_keys", lambda: keys)
+    keys = _fixed_keys(monkeypatch, (7, 77))
     gen = torch.Generator().manual_seed(8)
     h, a = (torch.randn(40, 8, generator=gen).requires_grad_() for _ in range(2))
     a_bias = torch.randn(8, generator=gen).requires_grad_()

@@ -33,6 +33,13 @@ ENABLED = True  # the benchmark's naive reference turns the fused path off
 
 
 @nb.njit(inline="always")
+def _buffer(d):
+    """A float32 row buffer and its int32 view (bit-level loads and stores)."""
+    buf = np.empty(d, _F32)
+    return buf, buf.view(_I32)
+
+
+@nb.njit(inline="always")
 def _load(src, bf16, out, out_bits):
     """One row into a float32 buffer (out_bits: its int32 view)."""
     if bf16:
@@ -75,10 +82,8 @@ def _forward(h, a, a_bias, bf16, drop, key0, key1, cut, scale, w, b, eps, y, r, 
     rows, d = h.shape
     half = d // 2
     for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
-        x = np.empty(d, _F32)
-        xi = x.view(_I32)
-        t = np.empty(d, _F32)
-        ti = t.view(_I32)
+        x, xi = _buffer(d)
+        t, ti = _buffer(d)
         keep = np.ones(d, _F32)
         for row in range(blk * _ROWS, min(rows, (blk + 1) * _ROWS)):
             _load(h[row], bf16, x, xi)
@@ -113,10 +118,8 @@ def _backward(gy, r, bf16, mean, rstd, w, drop, key0, key1, cut, scale, gh, ga, 
     rows, d = r.shape
     half = d // 2
     for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
-        g = np.empty(d, _F32)
-        gi = g.view(_I32)
-        xh = np.empty(d, _F32)
-        xhi = xh.view(_I32)
+        g, gi = _buffer(d)
+        xh, xhi = _buffer(d)
         keep = np.ones(d, _F32)
         gw_t, gb_t, gs_t = gw[blk], gb[blk], ga_sum[blk]
         for row in range(blk * _ROWS, min(rows, (blk + 1) * _ROWS)):
@@ -223,8 +226,7 @@ def _relu_forward(x, x_bias, bf16, drop, key0, key1, cut, scale, y) -> None:
     rows, d = x.shape
     half = d // 2
     for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
-        v = np.empty(d, _F32)
-        vi = v.view(_I32)
+        v, vi = _buffer(d)
         keep = np.ones(d, _F32)
         for row in range(blk * _ROWS, min(rows, (blk + 1) * _ROWS)):
             _load(x[row], bf16, v, vi)
@@ -241,8 +243,7 @@ def _relu_backward(gy, y_signed, bf16, scale, gx, gx_sum) -> None:
     y_signed: y's bits as signed ints (int16 / int32), > 0 exactly for positive floats."""
     rows, d = gy.shape
     for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
-        g = np.empty(d, _F32)
-        gi = g.view(_I32)
+        g, gi = _buffer(d)
         gs_t = gx_sum[blk]
         for row in range(blk * _ROWS, min(rows, (blk + 1) * _ROWS)):
             _load(gy[row], bf16, g, gi)
