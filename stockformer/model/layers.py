@@ -50,7 +50,7 @@ def keep_mask(shape: torch.Size, p: float, device: torch.device) -> tuple[torch.
 
     Masks come from 16-bit uniforms, so p is rounded to a multiple of 1/65536 (error < 8e-6) and
     the scale uses the rounded value (E[mask * scale] = 1 exactly). On CPU a parallel generator
-    seeded from torch's (model/dropout_mask.py): ~1.5 ms instead of 11 ms (`rand >= p`: 33 ms) per
+    seeded from torch's (model/dropout_mask.py): ~3 ms instead of 11 ms (`rand >= p`: 33 ms) per
     7.8 M values; elsewhere four 16-bit lanes of each 64-bit draw of torch's generator. Both are
     fixed by torch.manual_seed and replayed exactly by activation checkpointing.
     """
