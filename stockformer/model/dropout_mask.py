@@ -40,12 +40,20 @@ def pair_hash(g, key0, key1):
 
 
 @nb.njit(inline="always")
+def pair_keep(g, key0, key1, cut):
+    """Whether values 2g and 2g + 1 are kept (their 16-bit uniforms >= cut), as int32 masks:
+    -1 (all bits) kept, 0 dropped. Branch-free, so loops over g vectorize."""
+    x = pair_hash(g, key0, key1)
+    lo = _I32(x & _U32(0xFFFF)) - _I32(cut)  # < 0: dropped
+    hi = _I32(x >> _U32(16)) - _I32(cut)
+    return ~(lo >> _I32(31)), ~(hi >> _I32(31))
+
+
+@nb.njit(inline="always")
 def _fill_block(start, stop, key0, key1, cut, on, shift, words) -> None:
     for g in range(start, stop):
-        x = pair_hash(_U32(g), key0, key1)
-        lo = _I32(x & _U32(0xFFFF)) - cut  # < 0: dropped
-        hi = _I32(x >> _U32(16)) - cut
-        words[g] = (~(lo >> _I32(31)) & on) | ((~(hi >> _I32(31)) & on) << shift)
+        lo, hi = pair_keep(_U32(g), key0, key1, cut)
+        words[g] = (lo & on) | ((hi & on) << shift)
 
 
 @nb.njit(parallel=True, cache=True)

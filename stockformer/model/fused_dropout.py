@@ -21,8 +21,10 @@ import numba as nb
 import numpy as np
 import torch
 
-from stockformer.model.dropout_mask import draw_keys, pair_hash
+from stockformer.model.dropout_mask import draw_keys, pair_keep
 from stockformer.model.dropout_mask import quantized as _quantized
+from stockformer.model.float_bits import as_bits as _bits
+from stockformer.model.float_bits import load_row, row_buffer, store_row
 
 _U32 = np.uint32
 _I32 = np.int32
@@ -33,46 +35,14 @@ ENABLED = True  # the benchmark's naive reference turns the fused path off
 
 
 @nb.njit(inline="always")
-def _buffer(d):
-    """A float32 row buffer and its int32 view (bit-level loads and stores)."""
-    buf = np.empty(d, _F32)
-    return buf, buf.view(_I32)
-
-
-@nb.njit(inline="always")
-def _load(src, bf16, out, out_bits):
-    """One row into a float32 buffer (out_bits: its int32 view)."""
-    if bf16:
-        for j in range(out.shape[0]):
-            out_bits[j] = _I32(src[j]) << _I32(16)
-    else:
-        for j in range(out.shape[0]):
-            out_bits[j] = _I32(src[j])
-
-
-@nb.njit(inline="always")
-def _store(buf_bits, bf16, dst):
-    """A float32 row (as int32 bits) into dst: bf16 bits rounded to nearest even, or fp32 bits."""
-    if bf16:
-        for j in range(dst.shape[0]):
-            b = buf_bits[j]
-            dst[j] = (b + _I32(0x7FFF) + ((b >> _I32(16)) & _I32(1))) >> _I32(16)
-    else:
-        for j in range(dst.shape[0]):
-            dst[j] = buf_bits[j]
-
-
-@nb.njit(inline="always")
 def _keep(row, half, key0, key1, cut, scale, keep):
     """The row's dropout multipliers: value j < half uses the low 16 bits of hash(row * half + j),
     value half + j the high 16 bits (two contiguous loops: they vectorize)."""
     base = _U32(row * half)
     for j in range(half):
-        x = pair_hash(_U32(base + _U32(j)), key0, key1)
-        lo = _I32(x & _U32(0xFFFF)) - cut
-        hi = _I32(x >> _U32(16)) - cut
-        keep[j] = scale * _F32(~(lo >> _I32(31)) & _I32(1))
-        keep[half + j] = scale * _F32(~(hi >> _I32(31)) & _I32(1))
+        lo, hi = pair_keep(_U32(base + _U32(j)), key0, key1, cut)
+        keep[j] = scale * _F32(lo & _I32(1))
+        keep[half + j] = scale * _F32(hi & _I32(1))
 
 
 @nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -82,19 +52,19 @@ def _forward(h, a, a_bias, bf16, drop, key0, key1, cut, scale, w, b, eps, y, r, 
     rows, d = h.shape
     half = d // 2
     for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
-        x, xi = _buffer(d)
-        t, ti = _buffer(d)
+        x, xi = row_buffer(d)
+        t, ti = row_buffer(d)
         keep = np.ones(d, _F32)
         for row in range(blk * _ROWS, min(rows, (blk + 1) * _ROWS)):
-            _load(h[row], bf16, x, xi)
-            _load(a[row], bf16, t, ti)
+            load_row(h[row], bf16, xi)
+            load_row(a[row], bf16, ti)
             if drop:
                 _keep(row, half, key0, key1, cut, scale, keep)
             for j in range(d):
                 t[j] = x[j] + (t[j] + a_bias[j]) * keep[j]
-            _store(ti, bf16, r[row])
+            store_row(ti, bf16, r[row])
             if bf16:  # normalise what was stored
-                _load(r[row], bf16, t, ti)
+                load_row(r[row], bf16, ti)
             s = _F32(0.0)
             for j in range(d):
                 s += t[j]
@@ -108,7 +78,7 @@ def _forward(h, a, a_bias, bf16, drop, key0, key1, cut, scale, w, b, eps, y, r, 
             rstd[row] = rs
             for j in range(d):
                 x[j] = (t[j] - mu) * rs * w[j] + b[j]
-            _store(xi, bf16, y[row])
+            store_row(xi, bf16, y[row])
 
 
 @nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -118,13 +88,13 @@ def _backward(gy, r, bf16, mean, rstd, w, drop, key0, key1, cut, scale, gh, ga, 
     rows, d = r.shape
     half = d // 2
     for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
-        g, gi = _buffer(d)
-        xh, xhi = _buffer(d)
+        g, gi = row_buffer(d)
+        xh, xhi = row_buffer(d)
         keep = np.ones(d, _F32)
         gw_t, gb_t, gs_t = gw[blk], gb[blk], ga_sum[blk]
         for row in range(blk * _ROWS, min(rows, (blk + 1) * _ROWS)):
-            _load(gy[row], bf16, g, gi)
-            _load(r[row], bf16, xh, xhi)
+            load_row(gy[row], bf16, gi)
+            load_row(r[row], bf16, xhi)
             mu, rs = mean[row], rstd[row]
             c1 = _F32(0.0)
             c2 = _F32(0.0)
@@ -139,13 +109,13 @@ def _backward(gy, r, bf16, mean, rstd, w, drop, key0, key1, cut, scale, gh, ga, 
             c2 /= _F32(d)
             for j in range(d):
                 g[j] = rs * (g[j] * w[j] - c1 - xh[j] * c2)
-            _store(gi, bf16, gh[row])
+            store_row(gi, bf16, gh[row])
             if drop:
                 _keep(row, half, key0, key1, cut, scale, keep)
             for j in range(d):
                 g[j] = g[j] * keep[j]
                 gs_t[j] += g[j]
-            _store(gi, bf16, ga[row])
+            store_row(gi, bf16, ga[row])
 
 
 @nb.njit(cache=True)
@@ -163,8 +133,11 @@ def dropout_multipliers(rows: int, d: int, keys: tuple[int, int], p: float) -> t
     return torch.from_numpy(out)
 
 
-def _bits(t: torch.Tensor) -> np.ndarray:
-    return t.view(torch.int16).numpy().view(np.uint16) if t.dtype == torch.bfloat16 else t.view(torch.int32).numpy()
+def _mask_params(p: float) -> tuple[bool, int, float, int, int]:
+    """(drop, cut, scale, key0, key1) for dropout probability p; keys are drawn only when used."""
+    cut, scale = _quantized(p)
+    key0, key1 = draw_keys() if p > 0.0 else (0, 0)
+    return p > 0.0, cut, scale, key0, key1
 
 
 def _bias(bias: torch.Tensor | None, d: int) -> torch.Tensor:
@@ -187,9 +160,7 @@ class _ResidualNorm(torch.autograd.Function):
         h2 = h.to(dtype).contiguous().view(-1, d)
         a2 = a.to(dtype).contiguous().view(-1, d)
         rows = h2.shape[0]
-        drop = p > 0.0
-        cut, scale = _quantized(p)
-        key0, key1 = draw_keys() if drop else (0, 0)
+        drop, cut, scale, key0, key1 = _mask_params(p)
         y = torch.empty_like(h2)
         r = torch.empty_like(h2)
         mean = torch.empty(rows, dtype=torch.float32)
@@ -226,15 +197,15 @@ def _relu_forward(x, x_bias, bf16, drop, key0, key1, cut, scale, y) -> None:
     rows, d = x.shape
     half = d // 2
     for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
-        v, vi = _buffer(d)
+        v, vi = row_buffer(d)
         keep = np.ones(d, _F32)
         for row in range(blk * _ROWS, min(rows, (blk + 1) * _ROWS)):
-            _load(x[row], bf16, v, vi)
+            load_row(x[row], bf16, vi)
             if drop:
                 _keep(row, half, key0, key1, cut, scale, keep)
             for j in range(d):
                 v[j] = max(v[j] + x_bias[j], _F32(0.0)) * keep[j]
-            _store(vi, bf16, y[row])
+            store_row(vi, bf16, y[row])
 
 
 @nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -243,15 +214,15 @@ def _relu_backward(gy, y_signed, bf16, scale, gx, gx_sum) -> None:
     y_signed: y's bits as signed ints (int16 / int32), > 0 exactly for positive floats."""
     rows, d = gy.shape
     for blk in nb.prange((rows + _ROWS - 1) // _ROWS):
-        g, gi = _buffer(d)
+        g, gi = row_buffer(d)
         gs_t = gx_sum[blk]
         for row in range(blk * _ROWS, min(rows, (blk + 1) * _ROWS)):
-            _load(gy[row], bf16, g, gi)
+            load_row(gy[row], bf16, gi)
             pos = y_signed[row]
             for j in range(d):
                 g[j] = g[j] * scale * _F32(pos[j] > 0)
                 gs_t[j] += g[j]
-            _store(gi, bf16, gx[row])
+            store_row(gi, bf16, gx[row])
 
 
 def _signed_bits(t: torch.Tensor) -> np.ndarray:
@@ -263,9 +234,7 @@ class _ReluDropout(torch.autograd.Function):
     def forward(ctx, x, bias, p: float):
         d = x.shape[-1]
         x2 = x.contiguous().view(-1, d)
-        drop = p > 0.0
-        cut, scale = _quantized(p)
-        key0, key1 = draw_keys() if drop else (0, 0)
+        drop, cut, scale, key0, key1 = _mask_params(p)
         y = torch.empty_like(x2)
         _relu_forward(_bits(x2), _bias(bias, d).numpy(), x.dtype == torch.bfloat16, drop, _U32(key0), _U32(key1),
                       _I32(cut), _F32(scale), _bits(y))

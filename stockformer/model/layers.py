@@ -129,9 +129,13 @@ class FFN(nn.Module):
             nn.Linear(d_in, d_hidden), nn.ReLU(), Dropout(dropout), nn.Linear(d_hidden, d_out)
         )
 
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """dropout(relu(first layer)): the hidden activations."""
+        first, _, drop, _ = self.net
+        return relu_dropout(linear_no_bias(first, x), drop, first.bias)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        first, _, drop, second = self.net
-        return second(relu_dropout(linear_no_bias(first, x), drop, first.bias))
+        return self.net[3](self.hidden(x))
 
 
 class ResidualFFN(nn.Module):
@@ -144,9 +148,8 @@ class ResidualFFN(nn.Module):
         self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        first, _, drop, second = self.ffn.net
-        hid = relu_dropout(linear_no_bias(first, x), drop, first.bias)
-        return residual_norm(x, linear_no_bias(second, hid), self.drop, self.norm, second.bias)
+        second = self.ffn.net[3]  # its bias is added inside the residual norm
+        return residual_norm(x, linear_no_bias(second, self.ffn.hidden(x)), self.drop, self.norm, second.bias)
 
 
 def project_qkv(qkv: nn.Linear, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -16,6 +16,9 @@ import numba as nb
 import numpy as np
 import torch
 
+from stockformer.model.float_bits import as_bits as _bits
+from stockformer.model.float_bits import load_row, row_buffer, store_row
+
 _LOG2E = np.float32(1.4426950408889634)
 _LN2_HI = np.float32(0.693359375)  # ln 2 split so n * _LN2_HI is exact for |n| <= 127
 _LN2_LO = np.float32(-2.12194440e-4)
@@ -33,7 +36,7 @@ def _order_key(bits):
 
 
 @nb.njit(inline="always")
-def _softmax_row(xi, x, ok, count, p, pi, scratch, scratch_f):
+def _softmax_row(xi, x, ok, count, p, scratch, scratch_f):
     """p = softmax over the keys where ok (others exactly 0) of the float32 row whose bits are
     xi (and whose float view is x); xi is masked in place. scratch / scratch_f: an int32 /
     float32 view of one buffer of `count` values."""
@@ -77,39 +80,23 @@ def _masked_softmax_colmax(scores, bf16, key_ok, heads, q0, out, best, arg) -> N
     for gh in nb.prange(gh_count):
         ok = key_ok[gh // heads]
         bst, ag = best[gh], arg[gh]
-        x = np.empty(n, dtype=np.float32)
-        xi = x.view(np.int32)
-        p = np.empty(n, dtype=np.float32)
-        pi = p.view(np.int32)
-        scratch_f = np.empty(n, dtype=np.float32)
-        scratch = scratch_f.view(np.int32)
+        x, xi = row_buffer(n)
+        p, pi = row_buffer(n)
+        scratch_f, scratch = row_buffer(n)
         for i in range(nq):
-            row = scores[gh, i]
-            for j in range(n):
-                xi[j] = (np.int32(row[j]) << np.int32(16)) if bf16 else np.int32(row[j])
-            _softmax_row(xi, x, ok, n, p, pi, scratch, scratch_f)
+            load_row(scores[gh, i], bf16, xi)
+            _softmax_row(xi, x, ok, n, p, scratch, scratch_f)
             query = np.int32(q0 + i)
             if ok[query]:  # invalid queries are never copied from
                 for j in range(n):
                     better = p[j] > bst[j]
                     bst[j] = p[j] if better else bst[j]
                     ag[j] = query if better else ag[j]
-            dst = out[gh, i]
-            for j in range(n):
-                b = pi[j]
-                if bf16:  # round to nearest even
-                    dst[j] = (b + np.int32(0x7FFF) + ((b >> np.int32(16)) & np.int32(1))) >> np.int32(16)
-                else:
-                    dst[j] = b
+            store_row(pi, bf16, out[gh, i])
 
 
 def supports(scores: torch.Tensor) -> bool:
     return scores.device.type == "cpu" and scores.dtype in (torch.float32, torch.bfloat16)
-
-
-def _bits(t: torch.Tensor) -> np.ndarray:
-    """The bit patterns: uint16 for bf16 (numba has no bf16), int32 for float32."""
-    return t.view(torch.int16).numpy().view(np.uint16) if t.dtype == torch.bfloat16 else t.view(torch.int32).numpy()
 
 
 class MaskedSoftmaxColumnArgmax(torch.autograd.Function):
