@@ -131,6 +131,22 @@ class TrainConfig(_Section):
     max_memory_gb: float | None = None  # refuse work whose estimate exceeds this
     # control experiment: permute train/validation labels across stocks within each day
     shuffle_labels: bool = False
+    # -- the training recipe (docs/MODEL_NOTES.md says why each default is what it is) --
+    # what the regression heads are trained on; metrics and backtests always use the raw return.
+    # raw = the paper; zscore = per-day cross-sectional z-score; rank = per-day rank-Gaussian
+    # (qlib's CSRankNorm). Each uses only that day's own cross-section (no look-ahead).
+    target: Literal["raw", "zscore", "rank"] = "raw"
+    # regression term: mae (the paper), mse, ic (per-day negative Pearson IC), listnet (listwise
+    # softmax cross-entropy over each day's stocks); the direction head's CE is added x lambda_cls
+    loss: Literal["mae", "mse", "ic", "listnet"] = "mae"
+    # plateau = ReduceLROnPlateau on the selection metric (the paper); cosine = linear warm-up then
+    # cosine decay over all epochs, per step; onecycle = torch's OneCycleLR
+    lr_schedule: Literal["plateau", "cosine", "onecycle"] = "plateau"
+    warmup_epochs: float = Field(0.0, ge=0)  # linear warm-up (cosine), in epochs
+    input_dropout: float = Field(0.0, ge=0.0, lt=1.0)  # zero factor inputs at random (training)
+    input_noise: float = Field(0.0, ge=0.0)  # Gaussian noise std added to factor inputs (training)
+    # K > 1 trains K seeds (seed, seed+1, ...) and trades the per-day average of their score ranks
+    ensemble: int = Field(1, ge=1)
 
 
 class CostConfig(_Section):

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from stockformer.config import Config, load_config
 from stockformer.errors import ConfigError
+from stockformer.train.progress import set_quiet
 
 console = Console()
 
@@ -40,6 +41,10 @@ def resolve_config(
 
 
 def print_metrics(run_dir: Path) -> None:
+    from rich.markup import escape
+
+    from stockformer.train.metrics import accuracy_text
+
     metrics = json.loads((run_dir / "metrics.json").read_text())
     table = Table(title=f"run {run_dir}")
     table.add_column("split")
@@ -47,13 +52,22 @@ def print_metrics(run_dir: Path) -> None:
         table.add_column(key, justify="right")
     for split in ("validation", "test"):
         m = metrics[split]
-        table.add_row(split, *(f"{m[k]:.4f}" for k in ("ic", "rank_ic", "icir", "rank_icir", "accuracy", "mae")))
+        table.add_row(split, *(f"{m[k]:.4f}" for k in ("ic", "rank_ic", "icir", "rank_icir")),
+                      accuracy_text(m), f"{m['mae']:.4f}")
     console.print(table)
+    for line in metrics.get("warnings") or []:  # runs written before the collapse check have none
+        console.print(f"[bold yellow]{escape(line)}[/]")
     console.print(
         f"trade output: [bold]{metrics['trade_output']}[/] (chosen on validation) | "
         f"parameters {metrics['parameters']:,} | best epoch {metrics['best_epoch']} | "
         f"train {metrics['train_seconds']:.1f}s on {metrics['device']}"
     )
+    members = metrics.get("ensemble_members") or []
+    if int(metrics.get("ensemble") or 1) > 1:
+        seeds = ", ".join(str(m.get("seed")) for m in members)
+        ics = ", ".join(f"{m.get('validation_rank_ic', float('nan')):.4f}" for m in members)
+        console.print(f"ensemble of {metrics['ensemble']} (seeds {seeds}; scores rank-averaged) | "
+                      f"members' validation RankIC {ics}")
 
 
 def ensure_data(cfg: Config) -> None:
@@ -73,6 +87,7 @@ def register(app: typer.Typer) -> None:
     data_opt = typer.Option(None, "--data", help="dataset directory or panel file (overrides data.path)")
     device_opt = typer.Option(None, "--device", help="auto | cpu | cuda (overrides train.device)")
     set_opt = typer.Option(None, "--set", help="override a config key, e.g. --set train.epochs=5 (repeatable)")
+    quiet_opt = typer.Option(False, "--quiet", "-q", help="no per-epoch progress lines on stderr")
 
     @app.command()
     def train(
@@ -82,8 +97,10 @@ def register(app: typer.Typer) -> None:
         run_dir: Path = typer.Option(None, "--run-dir", help="where to write the run (default runs/<id>)"),
         resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --run-dir"),
         sets: list[str] = set_opt,
+        quiet: bool = quiet_opt,
     ) -> None:
         """Train on one split (train/validation/test), predict the test period, write runs/<id>/."""
+        set_quiet(quiet)
         from stockformer.train.run import train_run
 
         cfg = resolve_config(config, data, device, sets)
@@ -102,8 +119,10 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, "--workers", min=1, help="windows trained in parallel processes"),
         ray_address: str = typer.Option(None, "--ray-address", help="run windows on a Ray cluster"),
         sets: list[str] = set_opt,
+        quiet: bool = quiet_opt,
     ) -> None:
         """Retrain on every rolling window (split.rolling) and concatenate the out-of-sample predictions."""
+        set_quiet(quiet)
         from stockformer.train.run import train_run
 
         cfg = resolve_config(config, data, device, sets)
@@ -124,12 +143,15 @@ def register(app: typer.Typer) -> None:
         device: str = device_opt,
         models: str = typer.Option(
             "stockformer,lstm,gru,alstm,tcn,transformer,gats,lightgbm,mlp,momentum,reversal,stockformer:shuffled",
-            "--models", help="comma-separated; NAME:shuffled = the label-shuffled control"),
+            "--models", help="comma-separated; NAME:shuffled = the label-shuffled control, NAME:ensK = a "
+            "K-seed ensemble (train.ensemble=K for that entry), e.g. stockformer:ens3:shuffled"),
         seeds: int = typer.Option(1, "--seeds", min=1),
         out: Path = typer.Option(None, "--out", help="output directory (default runs/<id>-compare)"),
         sets: list[str] = set_opt,
+        quiet: bool = quiet_opt,
     ) -> None:
         """Train, predict and backtest several models on the same data, splits and costs."""
+        set_quiet(quiet)
         from stockformer.train.compare import compare as run_compare
         from stockformer.train.compare import markdown_table
         from stockformer.train.run import new_run_dir
@@ -149,8 +171,10 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Option(Path("configs/small.yaml"), "--config", "-c"),
         device: str = device_opt,
         sets: list[str] = set_opt,
+        quiet: bool = quiet_opt,
     ) -> None:
         """The whole pipeline on the embedded synthetic market: data, train, predict, backtest, report."""
+        set_quiet(quiet)
         from stockformer.backtest import backtest_run
         from stockformer.data.store import load_panel
         from stockformer.jobs.job import run_job

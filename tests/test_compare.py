@@ -29,6 +29,9 @@ def test_compare_writes_table_per_model_and_seed(tiny_cfg, tmp_path):
     summary = compare(tiny_cfg, ["mlp", "momentum", "reversal"], seeds=2, out_dir=tmp_path)
     rows = pl.read_csv(tmp_path / "comparison.csv")
     assert rows.height == 6 and set(rows["model"]) == {"mlp", "momentum", "reversal"}
+    assert rows.columns.index("majority_rate") == rows.columns.index("accuracy") + 1
+    assert rows["majority_rate"].is_between(0.5, 1.0).all()
+    assert "| accuracy | majority_rate |" in (tmp_path / "comparison.md").read_text()
     assert summary.get_column("model").to_list() == ["mlp", "momentum", "reversal"]
     # references are deterministic: zero spread over seeds; the neural model is seeded differently
     mom = summary.filter(pl.col("model") == "momentum").row(0, named=True)
@@ -92,6 +95,8 @@ def test_walkforward_cli_writes_one_backtest_and_window_table(tiny_cfg, tmp_path
     m = json.loads((out / "metrics.json").read_text())
     assert table.height == len(m["windows"]) >= 2
     assert table["rank_ic"].to_list() == pytest.approx([w["test"]["rank_ic"] for w in m["windows"]])
+    assert table["majority_rate"].to_list() == pytest.approx([w["test"]["majority_rate"] for w in m["windows"]])
+    assert "(always " in capsys.readouterr().out  # the summary shows accuracy beside the majority
     eq = pl.read_parquet(out / "backtest" / "equity.parquet")
     total = (1 + pl.Series(table["total_return"])).product() - 1
     # the windows tile the out-of-sample backtest: their returns compound to the whole

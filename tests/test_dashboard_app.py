@@ -147,6 +147,23 @@ def test_holdings_day_changes_positions_and_trades_download(runs_root):
     assert not at.exception
 
 
+@pytest.mark.parametrize("page", ["Runs", "Performance", "Signal quality"])
+def test_run_warnings_and_majority_rate_are_shown(runs_root, page):
+    import json
+
+    run = write_run(runs_root, "demo")
+    at = open_page(page)  # a run written before the collapse check: no key, no warning
+    assert not at.exception and not any("collapsed" in w.value for w in at.warning)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["warnings"] = ["warning: the traded score has collapsed on the test period"]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    at = open_page(page)
+    assert any("the traded score has collapsed" in w.value for w in at.warning)
+    if page == "Signal quality":
+        cls = metrics["test"]["majority_class"]
+        assert "majority_rate" in texts(at) and f"(always {cls}: " in texts(at)
+
+
 def test_signal_page_falls_back_to_metrics_without_panel(runs_root, tmp_path):
     run = write_run(runs_root, "demo")
     for f in (tmp_path / "data").rglob("panel.parquet"):

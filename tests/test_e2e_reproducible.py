@@ -59,6 +59,16 @@ def metrics(run: Path) -> dict:
 def test_same_seed_same_metrics_and_predictions(runs):
     a, b = runs["a"], runs["b"]
     assert metrics(a)["train_seconds"] >= 0  # the timing keys exist and are what we drop
+    m = metrics(a)
+    for split in ("test", "validation"):  # accuracy beside "always up" / "always down"
+        assert 0.5 <= m[split]["majority_rate"] <= 1 and m[split]["majority_class"] in ("up", "down")
+        diag = m["collapse"][split]
+        assert diag["threshold"] == 0.01 and diag["trade_output"] == m["trade_output"]
+        assert set(diag["components"]) <= {"regression", "classification"} and diag["components"]
+    collapsed = [s for s in ("test", "validation") if m["collapse"][s]["collapsed"]]
+    assert isinstance(m["warnings"], list)
+    assert sorted({s for s in collapsed for w in m["warnings"] if f"on the {s} period" in w}) == sorted(collapsed)
+    assert bool(m["warnings"]) == bool(collapsed)
     assert without_timing(metrics(a)) == without_timing(metrics(b))
     pa, pb = pl.read_parquet(a / "predictions.parquet"), pl.read_parquet(b / "predictions.parquet")
     assert pa.height > 0 and pa.equals(pb)

@@ -24,13 +24,14 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-def write_backtest(result: BacktestResult, out_dir: str | Path) -> Path:
+def write_backtest(result: BacktestResult, out_dir: str | Path, warnings: list[str] | None = None) -> Path:
+    """Every artifact; `warnings` (the training run's) are shown on top of report.html."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_parquet(out / "equity.parquet", result.equity)
     write_parquet(out / "positions.parquet", result.positions)
     write_parquet(out / "trades.parquet", result.trades)
     write_json(out / "summary.json", _json_safe(result.summary))
-    write_text(out / "report.html", build_html(result))
+    write_text(out / "report.html", build_html(result, warnings))
     write_bytes(out / "report.png", build_png(result))
     return out

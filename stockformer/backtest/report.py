@@ -34,7 +34,25 @@ def _drawdown(curve: np.ndarray) -> np.ndarray:
     return curve / np.maximum.accumulate(curve) - 1.0
 
 
-def build_html(result: BacktestResult) -> str:
+def _warning_box(warnings: list[str] | None) -> str:
+    """A visible box with the training run's warnings (e.g. a collapsed score); empty if none."""
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{html.escape(str(w))}</li>" for w in warnings)
+    return (
+        "<div class='warning' style='border:2px solid #c60;background:#fff3e0;color:#7a3a00;"
+        f"padding:0.6em 1em;margin:1em 0'><strong>Warning</strong><ul>{items}</ul></div>"
+    )
+
+
+def _accuracy_cell(pred: dict) -> str:
+    from stockformer.train.metrics import accuracy_text
+
+    return html.escape(accuracy_text(pred))
+
+
+def build_html(result: BacktestResult, warnings: list[str] | None = None) -> str:
+    """The report; `warnings` (the training run's metrics.json "warnings") show as a box on top."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -65,7 +83,7 @@ def build_html(result: BacktestResult) -> str:
     )
     pred = result.summary.get("prediction", {})
     prow = "".join(
-        f"<tr><td>{k}</td><td>{_fmt(pred.get(k))}</td></tr>"
+        f"<tr><td>{k}</td><td>{_accuracy_cell(pred) if k == 'accuracy' else _fmt(pred.get(k))}</td></tr>"
         for k in ("ic", "rank_ic", "icir", "rank_icir", "accuracy", "topk_hit_rate", "long_short_spread")
     )
     settings = html.escape(str({k: v for k, v in result.summary.get("settings", {}).items()
@@ -74,7 +92,7 @@ def build_html(result: BacktestResult) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>Backtest report</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td{border:1px solid #ccc;padding:2px 8px}</style></head><body>"
-        f"<h1>Backtest report</h1><p>{settings}</p>"
+        f"<h1>Backtest report</h1>{_warning_box(warnings)}<p>{settings}</p>"
         f"<h2>Portfolio</h2><table>{rows}</table><h2>Prediction</h2><table>{prow}</table>"
         f"{body}</body></html>"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,17 @@ def latest_run(runs_dir: str | Path) -> Path:
     if not runs:
         raise RunError(f"{root}: no finished run (one with predictions.parquet): train a model first")
     return max(runs, key=lambda p: (p / "predictions.parquet").stat().st_mtime)
+
+
+def run_warnings(run_dir: str | Path) -> list[str]:
+    """The training run's warnings from metrics.json (e.g. a collapsed score); none for runs
+    written before the check, or when metrics.json is absent or unreadable."""
+    try:
+        metrics = json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    found = metrics.get("warnings") if isinstance(metrics, dict) else None
+    return [str(w) for w in found] if isinstance(found, list) else []
 
 
 def load_benchmark(path: str | Path) -> pl.DataFrame:
@@ -61,5 +73,6 @@ def backtest_run(
     panel = load_panel(data or cfg.data.path)
     bench = load_benchmark(cfg.backtest.benchmark) if cfg.backtest.benchmark else None
     result = run_backtest(preds, panel, cfg.backtest, bench)
-    write_backtest(result, run_dir / "backtest")
+    # the run's own warnings (metrics.json) describe its own predictions, not a --predictions file
+    write_backtest(result, run_dir / "backtest", None if predictions else run_warnings(run_dir))
     return result

@@ -11,7 +11,7 @@ import pandas as pd
 PERCENT_KEYS = {
     "total_return", "annualized_return", "annualized_return_arithmetic", "annualized_volatility",
     "max_drawdown", "excess_annualized_return", "turnover", "win_rate", "accuracy",
-    "topk_hit_rate",
+    "majority_rate", "topk_hit_rate",
 }
 SUMMARY_KEYS = (
     "total_return", "annualized_return", "annualized_return_arithmetic", "annualized_volatility",
@@ -19,7 +19,8 @@ SUMMARY_KEYS = (
     "cost_paid", "win_rate",
 )
 SIGNAL_KEYS = (
-    "ic", "rank_ic", "icir", "rank_icir", "ic_tstat", "rank_ic_tstat", "accuracy", "mae", "rmse",
+    "ic", "rank_ic", "icir", "rank_icir", "ic_tstat", "rank_ic_tstat", "accuracy",
+    "majority_rate", "majority_class", "mae", "rmse",
     "topk_hit_rate", "long_short_spread", "days",
 )
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from stockformer.dashboard import analytics, charts, loaders
 from stockformer.dashboard.format import SUMMARY_KEYS, flat_settings, metrics_table
-from stockformer.dashboard.runs import RunInfo
+from stockformer.dashboard.runs import RunInfo, run_warnings
 from stockformer.errors import StockformerError
 
 
@@ -18,6 +18,8 @@ def render(selected: list[RunInfo]) -> None:
         _compare(selected)
     run = selected[0]
     st.subheader(f"Run {run.name}")
+    for line in run_warnings(run):
+        st.warning(line)
     try:
         equity = loaders.artifact(run, "backtest/equity.parquet")
     except StockformerError as err:

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from stockformer.dashboard.format import SIGNAL_KEYS, metrics_table
-from stockformer.dashboard.runs import RunInfo, headline
+from stockformer.dashboard.runs import RunInfo, headline, run_warnings
 
 
 def render(infos: list[RunInfo]) -> None:
@@ -17,6 +17,8 @@ def render(infos: list[RunInfo]) -> None:
         if not info.ok:
             (st.info if info.is_comparison else st.error)(f"Run {info.name}: {info.error}")
             continue
+        for line in run_warnings(info):  # outside the expander, so it cannot be missed
+            st.warning(f"Run {info.name}: {line}")
         label = f"{info.name} | {info.config.model.name}" if info.config else info.name
         with st.expander(label, expanded=False):
             for problem in info.problems:

@@ -9,8 +9,9 @@ import streamlit as st
 
 from stockformer.dashboard import analytics, charts, loaders
 from stockformer.dashboard.format import SIGNAL_KEYS, fmt, metrics_table
-from stockformer.dashboard.runs import RunInfo
+from stockformer.dashboard.runs import RunInfo, run_warnings
 from stockformer.errors import StockformerError
+from stockformer.train.metrics import accuracy_text
 
 COMPARISON_FILE = "comparison.csv"
 
@@ -21,6 +22,8 @@ def render(selected: list[RunInfo], runs_root: Path) -> None:
     st.subheader(f"Run {run.name}")
     metrics = run.metrics or {}
     test = metrics.get("test") or {}
+    for line in run_warnings(run):
+        st.warning(line)
     try:
         series, quantiles = loaders.signal(run)
     except StockformerError as err:
@@ -40,6 +43,8 @@ def render(selected: list[RunInfo], runs_root: Path) -> None:
     names = ("IC mean", "IC t-stat", "RankIC mean", "RankIC t-stat", "Accuracy")
     for col, name, key in zip(cols, names, stats, strict=True):
         col.metric(name, fmt(key, stats[key]))
+    if test.get("accuracy") is not None:
+        st.caption(f"Test direction accuracy (metrics.json): {accuracy_text(test)}")
     if series is not None and series.height:
         st.plotly_chart(charts.ic_figure(series), key="signal_ic")
         st.plotly_chart(

@@ -142,22 +142,30 @@ def headline(info: RunInfo) -> dict[str, Any]:
     """One row of the run browser table."""
     status = "ok" if info.ok else ("comparison" if info.is_comparison else "broken")
     row: dict[str, Any] = {"run": info.name, "status": status}
+    metrics = info.metrics or {}
     if info.config is not None:
         row["model"] = info.config.model.name
-    metrics = info.metrics or {}
+        if isinstance(metrics.get("ensemble"), int) and metrics["ensemble"] > 1:
+            row["model"] += f":ens{metrics['ensemble']}"  # a seed ensemble, named as in compare
     data = metrics.get("data") if isinstance(metrics.get("data"), dict) else {}
     row["data"] = str(data.get("path", info.config.data.path if info.config else ""))
     row["start"] = str(data.get("start", ""))
     row["end"] = str(data.get("end", ""))
     row["stocks"] = data.get("stocks")
     test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
-    for key in ("ic", "rank_ic", "icir", "rank_icir", "accuracy"):
+    for key in ("ic", "rank_ic", "icir", "rank_icir", "accuracy", "majority_rate"):
         row[f"test_{key}"] = _num(test.get(key))
     summary = info.summary or {}
     for key in ("annualized_return", "sharpe", "max_drawdown"):
         row[key] = _num(summary.get(key))
     row["problem"] = info.error or "; ".join(info.problems)
     return row
+
+
+def run_warnings(info: RunInfo) -> list[str]:
+    """The run's metrics.json "warnings" (e.g. a collapsed score); none for older runs."""
+    found = (info.metrics or {}).get("warnings")
+    return [str(w) for w in found] if isinstance(found, list) else []
 
 
 def _num(value: Any) -> float | None:

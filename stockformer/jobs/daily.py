@@ -132,17 +132,21 @@ def build_day_features(info: RunInfo, panel: pl.DataFrame, day: date) -> Feature
     return _reindex(fs, info.symbols)
 
 
-def _model_outputs(info: RunInfo, fs: FeatureSet, device: str) -> tuple[np.ndarray, np.ndarray]:
+def _model_outputs(info: RunInfo, fs: FeatureSet, device: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(pred_return, prob_up) of the last day from each ensemble member, member 0 first."""
     import torch
 
     from stockformer.train.trainer import predict
 
     graph = load_graph(info)
-    model = load_model(info, len(fs.feature_names), graph)
     anchors = np.array([len(fs.dates) - 1], dtype=np.int64)
-    with torch.no_grad():
-        out = predict(model, fs, anchors, graph, device=device, batch_size=1)
-    return np.asarray(out.pred_return)[0], np.asarray(out.prob_up)[0]
+    outs = []
+    for path in info.models or [info.path / "model.pt"]:
+        model = load_model(info, len(fs.feature_names), graph, path)
+        with torch.no_grad():
+            out = predict(model, fs, anchors, graph, device=device, batch_size=1)
+        outs.append((np.asarray(out.pred_return)[0], np.asarray(out.prob_up)[0]))
+    return outs
 
 
 def predict_day(
@@ -155,7 +159,8 @@ def predict_day(
 ) -> DayPrediction:
     """Rank the run's universe on `day` and derive target weights and orders vs `previous`."""
     from stockformer.jobs.outputs import build_table
-    from stockformer.train.run import trade_score
+    from stockformer.train.ensemble import mean_output
+    from stockformer.train.run import ensemble_trade_score
 
     cfg = info.cfg
     panel = panel.filter(pl.col("date") <= day)  # nothing after the day, ever
@@ -178,9 +183,12 @@ def predict_day(
             f"{', '.join(missing[:3])}; retrain the model on the new universe")
 
     fs = build_day_features(info, panel_u, day)
-    pred, prob = _model_outputs(info, fs, device)
+    outs = _model_outputs(info, fs, device)
     valid = fs.valid[-1]
-    score = trade_score(info.trade_output, pred[None], prob[None], valid[None])[0]
+    # as train_run: the members' rank-averaged trade score, their mean return and probability
+    score = ensemble_trade_score(info.trade_output, [p[None] for p, _ in outs],
+                                 [q[None] for _, q in outs], valid[None])[0]
+    pred, prob = mean_output([p for p, _ in outs]), mean_output([q for _, q in outs])
 
     # new listings: fewer rows than the run's min_history since the first one are not picked
     counts = dict(panel_u.group_by("symbol").len().iter_rows())

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from stockformer.config import Config, load_config
 from stockformer.errors import CheckpointError, RunError
 from stockformer.io import read_json
+from stockformer.train.ensemble import ensemble_size, member_model_paths
 
 TRADE_OUTPUTS = ("regression", "classification", "blend")
 
@@ -21,7 +22,8 @@ class RunInfo:
     symbols: list[str]  # the model's universe, in model order
     feature_names: list[str] | None  # None when the run did not record them
     trade_output: str
-    model_hash: str  # sha256 of model.pt
+    model_hash: str  # sha256 of model.pt (an ensemble: of its members' sha256s, in order)
+    models: list[Path] = field(default_factory=list)  # member weights, member 0 (model.pt) first
 
 
 def sha256_file(path: Path) -> str:
@@ -52,11 +54,14 @@ def load_run(path: str | Path) -> RunInfo:
     if trade_output not in TRADE_OUTPUTS:
         raise RunError(f"{path / 'metrics.json'}: trade_output {trade_output!r} is not one of "
                        f"{', '.join(TRADE_OUTPUTS)}")
-    model_path = path / "model.pt"
-    if not model_path.is_file():
-        raise RunError(f"{model_path}: missing (the trained weights)")
-    return RunInfo(path, path.resolve().name, cfg, symbols, names, trade_output,
-                   sha256_file(model_path))
+    models = member_model_paths(path, ensemble_size(cfg))
+    for model_path in models:
+        if not model_path.is_file():
+            raise RunError(f"{model_path}: missing (the trained weights)")
+    hashes = [sha256_file(m) for m in models]
+    model_hash = hashes[0] if len(hashes) == 1 else \
+        hashlib.sha256("\n".join(hashes).encode()).hexdigest()
+    return RunInfo(path, path.resolve().name, cfg, symbols, names, trade_output, model_hash, models)
 
 
 def load_graph(info: RunInfo):
@@ -89,15 +94,16 @@ def _first_mismatch(saved: dict, want: dict) -> str | None:
     return f"unexpected tensor {extra[0]}" if extra else None
 
 
-def load_model(info: RunInfo, n_features: int, graph):
-    """Build the run's model and load model.pt (weights_only, strict); a file from another
-    configuration is refused with one line naming the first mismatching tensor."""
+def load_model(info: RunInfo, n_features: int, graph, path: Path | None = None):
+    """Build the run's model and load model.pt, or the member weights at `path` (weights_only,
+    strict); a file from another configuration is refused with one line naming the first
+    mismatching tensor."""
     import torch
 
     from stockformer.model.registry import build_model
 
     model = build_model(info.cfg.model, n_features, len(info.symbols), graph)
-    mpath = info.path / "model.pt"
+    mpath = info.path / "model.pt" if path is None else Path(path)
     what = f"a {info.cfg.model.name} model with {n_features} features x {len(info.symbols)} stocks"
     try:
         state = torch.load(mpath, map_location="cpu", weights_only=True)

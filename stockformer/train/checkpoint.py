@@ -16,7 +16,8 @@ from stockformer.io import atomic_path
 FORMAT = 1
 # training options that may change between an interrupted run and its resumption
 _RESUMABLE = {"epochs", "device", "tensorboard", "num_workers", "early_stopping", "amp", "max_memory_gb",
-              "trade_output"}
+              "trade_output",
+              "ensemble"}  # a member's training does not depend on how many members there are
 
 
 def identity(model_cfg, train_cfg, *, seed: int, n_features: int, n_stocks: int) -> dict[str, Any]:

@@ -2,12 +2,19 @@
 
 Writes `<out>/comparison.csv` (one row per model and seed), `<out>/comparison.md` (mean +- std
 over seeds) and one run directory per model and seed under `<out>/models/`.
+
+A model entry is `NAME[:ensK][:shuffled]` (the suffixes in either order, each at most once):
+`:shuffled` trains on label-shuffled data (the control), `:ensK` makes that entry a seed
+ensemble of K members (train.ensemble = K, seeds seed .. seed+K-1, scores rank-averaged).
+Without `:ensK` an entry uses the config's train.ensemble. The row keeps the suffixes in its
+model name, e.g. `stockformer:ens3`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -21,8 +28,9 @@ from stockformer.io import write_parquet, write_text
 log = logging.getLogger(__name__)
 
 SHUFFLED_SUFFIX = ":shuffled"  # e.g. "stockformer:shuffled" = the label-shuffled control
+ENSEMBLE_SUFFIX = re.compile(r"ens([1-9][0-9]*)")  # e.g. "stockformer:ens3" = 3-seed ensemble
 METRIC_COLUMNS = (
-    "ic", "rank_ic", "icir", "rank_icir", "accuracy",
+    "ic", "rank_ic", "icir", "rank_icir", "accuracy", "majority_rate",
     "annualized_return", "sharpe", "max_drawdown", "turnover", "train_seconds",
 )
 
@@ -33,8 +41,24 @@ def known_models() -> set[str]:
     return {"stockformer", *NEURAL_BASELINES, *NON_NEURAL}
 
 
+def parse_model_spec(model: str) -> tuple[str, bool, int | None]:
+    """`NAME[:ensK][:shuffled]` (suffixes in either order) -> (name, shuffled, K or None)."""
+    name, *tags = model.split(":")
+    shuffled, ensemble = False, None
+    for tag in tags:
+        match = ENSEMBLE_SUFFIX.fullmatch(tag)
+        if tag == SHUFFLED_SUFFIX[1:] and not shuffled:
+            shuffled = True
+        elif match and ensemble is None:
+            ensemble = int(match.group(1))
+        else:
+            raise ConfigError(f"--models: bad suffix {':' + tag!r} in {model!r} (expected :shuffled "
+                              "and/or :ensK with K >= 1, each once, e.g. stockformer:ens3:shuffled)")
+    return name, shuffled, ensemble
+
+
 def model_config(cfg: Config, model: str, seed: int) -> Config:
-    name, shuffled = (model[: -len(SHUFFLED_SUFFIX)], True) if model.endswith(SHUFFLED_SUFFIX) else (model, False)
+    name, shuffled, ensemble = parse_model_spec(model)
     if name not in known_models():
         raise ConfigError(f"--models: unknown model {name!r} (known: {', '.join(sorted(known_models()))})")
     out = cfg.model_copy(deep=True)
@@ -42,6 +66,8 @@ def model_config(cfg: Config, model: str, seed: int) -> Config:
     out.seed = seed
     out.model.name = name
     out.train.shuffle_labels = shuffled
+    if ensemble is not None:  # otherwise the config's train.ensemble, for every entry
+        out.train.ensemble = ensemble
     return out
 
 
@@ -60,6 +86,8 @@ def run_one(cfg: Config, model: str, seed: int, out_dir: Path) -> dict:
         "model": model,
         "seed": seed,
         **{k: metrics["test"][k] for k in ("ic", "rank_ic", "icir", "rank_icir", "accuracy")},
+        # what "always up" / "always down" would score: the floor the accuracy must beat
+        "majority_rate": metrics["test"].get("majority_rate", float("nan")),
         "val_rank_ic": metrics["validation"]["rank_ic"],
         "trade_output": metrics["trade_output"],
         **{k: s[k] for k in ("annualized_return", "sharpe", "max_drawdown", "turnover")},

@@ -71,6 +71,26 @@ def direction_accuracy(up_score: np.ndarray, label: np.ndarray, mask: np.ndarray
     return float(((up_score[m] > threshold) == (label[m] > 0)).mean())
 
 
+def majority_direction(up_score: np.ndarray, label: np.ndarray, mask: np.ndarray) -> tuple[float, str | None]:
+    """(rate, class) of the majority direction over the cells direction_accuracy scores: what
+    always predicting "up" (or "down") would score, the floor an accuracy must beat."""
+    m = mask & np.isfinite(up_score) & np.isfinite(label)
+    if not m.any():
+        return float("nan"), None
+    up = float((label[m] > 0).mean())
+    return (up, "up") if up >= 0.5 else (1.0 - up, "down")
+
+
+def accuracy_text(metrics: dict) -> str:
+    """e.g. "51.2% (always up: 52.0%)"; just the accuracy for runs written before majority_rate."""
+    acc, rate, cls = metrics.get("accuracy"), metrics.get("majority_rate"), metrics.get("majority_class")
+    if not isinstance(acc, int | float) or not np.isfinite(acc):
+        return "n/a"
+    if not isinstance(rate, int | float) or not np.isfinite(rate) or cls not in ("up", "down"):
+        return f"{acc:.1%}"
+    return f"{acc:.1%} (always {cls}: {rate:.1%})"
+
+
 def daily_accuracy(up_score: np.ndarray, label: np.ndarray, mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     m = mask & np.isfinite(up_score) & np.isfinite(label)
     hit = ((up_score > threshold) == (label > 0)) & m
@@ -135,6 +155,7 @@ def assemble_metrics(
     m = mask & np.isfinite(pred_return) & np.isfinite(label)
     err = (pred_return - label)[m]
     up = prob_up if prob_up is not None else (pred_return > 0).astype(np.float64)
+    majority_rate, majority_class = majority_direction(up, label, mask)
     return {
         "ic": ic_mean,
         "rank_ic": ric_mean,
@@ -143,6 +164,8 @@ def assemble_metrics(
         "ic_tstat": ic_t,
         "rank_ic_tstat": ric_t,
         "accuracy": direction_accuracy(up, label, mask),
+        "majority_rate": majority_rate,  # "always up" / "always down" on the same cells
+        "majority_class": majority_class,
         "mae": float(np.abs(err).mean()) if err.size else float("nan"),
         "rmse": float(np.sqrt((err**2).mean())) if err.size else float("nan"),
         "topk_hit_rate": hit_rate,

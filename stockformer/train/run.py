@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -38,8 +38,23 @@ class WindowOutcome:
     test_anchors: np.ndarray
     test_pred: np.ndarray
     test_prob: np.ndarray
-    fit: object
+    fit: object  # member 0's fit record
     graph: object
+    # one per ensemble member (train.ensemble), member 0 first; val_pred .. test_prob above
+    # are the members' mean (member 0's own outputs when there is one member)
+    members: list[MemberOutput] = field(default_factory=list)
+
+
+@dataclass
+class MemberOutput:
+    """One ensemble member's raw outputs on a split's validation and test anchors."""
+
+    seed: int
+    val_pred: np.ndarray  # [A, N]
+    val_prob: np.ndarray
+    test_pred: np.ndarray
+    test_prob: np.ndarray
+    fit: object
 
 
 def new_run_dir(cfg: Config, root: str | Path | None = None) -> Path:
@@ -95,12 +110,28 @@ def candidate_scores(pred: np.ndarray, prob: np.ndarray, valid: np.ndarray) -> d
     return {name: trade_score(name, pred, prob, valid) for name in TRADE_OUTPUTS}
 
 
+def ensemble_trade_score(output: str, preds: list[np.ndarray], probs: list[np.ndarray],
+                         valid: np.ndarray) -> np.ndarray:
+    """The ensemble's traded score: the rank average of each member's `trade_score` (a single
+    member's score unchanged)."""
+    from stockformer.train.ensemble import combine
+
+    return combine([trade_score(output, p, q, valid) for p, q in zip(preds, probs, strict=True)], valid)
+
+
 def choose_trade_output(
-    pred: np.ndarray, prob: np.ndarray, labels: np.ndarray, mask: np.ndarray, requested: str
+    pred: np.ndarray | list[np.ndarray], prob: np.ndarray | list[np.ndarray], labels: np.ndarray,
+    mask: np.ndarray, requested: str
 ) -> tuple[str, dict[str, float]]:
-    """Pick the output to trade by validation RankIC (never by test). Returns (name, val scores)."""
+    """Pick the output to trade by validation RankIC (never by test). Returns (name, val scores).
+
+    `pred` / `prob` may be lists, one per ensemble member: each candidate is then scored on
+    the members' rank average (`ensemble_trade_score`)."""
+    preds = pred if isinstance(pred, list) else [pred]
+    probs = prob if isinstance(prob, list) else [prob]
     scores = {}
-    for name, s in candidate_scores(pred, prob, mask).items():
+    for name in TRADE_OUTPUTS:
+        s = ensemble_trade_score(name, preds, probs, mask)
         ric = daily_rank_ic(s, labels, mask)
         scores[name] = float(np.nanmean(ric)) if np.isfinite(ric).any() else float("nan")
     if requested != "auto":
@@ -242,31 +273,89 @@ def _fit_on_ray(args: list, address: str) -> list[WindowOutcome]:
 
 def fit_window(fs: FeatureSet, split, cfg: Config, run_dir: Path, *, resume: bool = False,
                industries: list[str | None] | None = None) -> WindowOutcome:
+    """Fit one split: train.ensemble members with seeds seed, seed+1, ... on the same graph
+    (fitted with the run's seed) and data; member k >= 1 writes under ensemble/m<k>/."""
     from stockformer.graph import build_graph
     from stockformer.model.baselines import NON_NEURAL, fit_predict_nonneural
+    from stockformer.train.ensemble import ensemble_size, member_dir
     from stockformer.train.trainer import fit, predict
 
+    members: list[MemberOutput] = []
     if cfg.model.name in NON_NEURAL:
-        vp, vq, tp, tq, record = fit_predict_nonneural(cfg.model.name, fs, split, cfg)
-        return WindowOutcome(split.name, split.val, vp, vq, split.test, tp, tq, _record(record), None)
+        for k in range(ensemble_size(cfg)):
+            mcfg = cfg if k == 0 else cfg.model_copy(update={"seed": cfg.seed + k})
+            vp, vq, tp, tq, record = fit_predict_nonneural(cfg.model.name, fs, split, mcfg)
+            members.append(MemberOutput(mcfg.seed, vp, vq, tp, tq, _record(record)))
+        return _outcome(split.name, split.val, split.test, members, None)
     graph = build_graph(
         fs.returns, fs.valid, cfg.graph, fit_end=split.fit_end, seed=cfg.seed,
         industries=fs.industries if industries is None else industries,
     )
-    result = fit(fs, split, graph, cfg.model, cfg.train, seed=cfg.seed, run_dir=run_dir, resume=resume)
-    graph.save(run_dir / "graph.npz")  # after fit: a refused resume keeps the run's graph
     batch = max(cfg.train.batch_size, 1)
-    val = predict(result.model, fs, split.val, graph, device=result.device, batch_size=batch)
-    test = predict(result.model, fs, split.test, graph, device=result.device, batch_size=batch)
-    return WindowOutcome(
-        split.name, val.anchors, val.pred_return, val.prob_up,
-        test.anchors, test.pred_return, test.prob_up, _record(result), graph,
-    )
+    val_anchors = test_anchors = None
+    for k in range(ensemble_size(cfg)):
+        mdir = member_dir(run_dir, k)
+        mdir.mkdir(parents=True, exist_ok=True)
+        result = fit(fs, split, graph, cfg.model, cfg.train, seed=cfg.seed + k, run_dir=mdir,
+                     resume=resume)
+        if k == 0:
+            graph.save(run_dir / "graph.npz")  # after fit: a refused resume keeps the run's graph
+        val = predict(result.model, fs, split.val, graph, device=result.device, batch_size=batch)
+        test = predict(result.model, fs, split.test, graph, device=result.device, batch_size=batch)
+        val_anchors, test_anchors = val.anchors, test.anchors
+        members.append(MemberOutput(cfg.seed + k, val.pred_return, val.prob_up,
+                                    test.pred_return, test.prob_up, _record(result)))
+        del result  # one member's model in memory at a time
+    return _outcome(split.name, val_anchors, test_anchors, members, graph)
+
+
+def _outcome(name: str, val_anchors, test_anchors, members: list[MemberOutput], graph) -> WindowOutcome:
+    from stockformer.train.ensemble import mean_output
+
+    def mean(attr: str) -> np.ndarray:
+        return mean_output([getattr(m, attr) for m in members])
+
+    return WindowOutcome(name, val_anchors, mean("val_pred"), mean("val_prob"), test_anchors,
+                         mean("test_pred"), mean("test_prob"), members[0].fit, graph, members)
 
 
 def _metrics_block(fs: FeatureSet, anchors: np.ndarray, pred, prob, score, topk: int) -> dict:
     labels, mask = fs.labels[anchors], fs.mask[anchors]
     return prediction_metrics(pred, labels, mask, prob_up=prob, score=score, topk=topk)
+
+
+def _collapse_block(fs: FeatureSet, trade_output: str, periods: dict) -> dict:
+    """metrics.json's "collapse" (per period) and "warnings" (one line per collapsed component)."""
+    from stockformer.train.collapse import collapse_warnings, trade_output_collapse
+
+    collapse, messages = {}, []
+    for period, (anchors, pred, prob) in periods.items():
+        diag = trade_output_collapse(trade_output, pred, prob, fs.labels[anchors], fs.mask[anchors])
+        collapse[period] = diag
+        messages += collapse_warnings(diag, period)
+    return {"collapse": collapse, "warnings": messages}
+
+
+def _member_records(fs: FeatureSet, outcomes: list[WindowOutcome], trade_output: str,
+                    n_members: int) -> list[dict]:
+    """metrics.json's "ensemble_members": each member's seed, where its files are, its own
+    traded score's mean daily RankIC (windows pooled) and its best epoch (last window)."""
+    out = []
+    for k in range(n_members):
+        rec: dict = {"member": k, "seed": int(outcomes[0].members[k].seed),
+                     "dir": "." if k == 0 else f"ensemble/m{k}"}
+        for period in ("validation", "test"):
+            attr = "val" if period == "validation" else "test"
+            anchors = np.concatenate([getattr(o, f"{attr}_anchors") for o in outcomes])
+            score = np.concatenate([
+                trade_score(trade_output, getattr(o.members[k], f"{attr}_pred"),
+                            getattr(o.members[k], f"{attr}_prob"), fs.valid[getattr(o, f"{attr}_anchors")])
+                for o in outcomes])
+            ric = daily_rank_ic(score, fs.labels[anchors], fs.mask[anchors])
+            rec[f"{period}_rank_ic"] = float(np.nanmean(ric)) if np.isfinite(ric).any() else float("nan")
+        rec["best_epoch"] = int(outcomes[-1].members[k].fit.best_epoch)
+        out.append(rec)
+    return out
 
 
 def train_run(
@@ -280,6 +369,7 @@ def train_run(
 ) -> Path:
     """Train (one split, or every rolling window when `walkforward`), predict, write the run dir."""
     from stockformer.factors.pipeline import build_features
+    from stockformer.train.ensemble import member_dir
     from stockformer.train.splits import make_splits
 
     started = time.perf_counter()
@@ -312,19 +402,34 @@ def train_run(
         for name in ("model.pt", "graph.npz"):
             if (last / name).exists():
                 shutil.copy2(last / name, run_dir / name)
+        for k in range(1, len(outcomes[-1].members)):  # and so are its ensemble members
+            src, dst = member_dir(last, k) / "model.pt", member_dir(run_dir, k) / "model.pt"
+            if src.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
 
     topk = cfg.backtest.topk
     # the trade output is chosen on validation data of every window, pooled
     val_a = np.concatenate([o.val_anchors for o in outcomes])
     val_pred = np.concatenate([o.val_pred for o in outcomes])
     val_prob = np.concatenate([o.val_prob for o in outcomes])
+    n_members = len(outcomes[0].members)
+
+    def member_cat(k: int, attr: str) -> np.ndarray:  # member k's output, windows pooled
+        return np.concatenate([getattr(o.members[k], attr) for o in outcomes])
+
     trade_output, val_choice = choose_trade_output(
-        val_pred, val_prob, fs.labels[val_a], fs.mask[val_a], cfg.train.trade_output
+        [member_cat(k, "val_pred") for k in range(n_members)],
+        [member_cat(k, "val_prob") for k in range(n_members)],
+        fs.labels[val_a], fs.mask[val_a], cfg.train.trade_output,
     )
     frames, per_window, test_scores, val_scores = [], [], [], []
     for o in outcomes:
-        t_score = trade_score(trade_output, o.test_pred, o.test_prob, fs.valid[o.test_anchors])
-        v_score = trade_score(trade_output, o.val_pred, o.val_prob, fs.valid[o.val_anchors])
+        # the traded score: the members' rank average (one member: its own score, unchanged)
+        t_score = ensemble_trade_score(trade_output, [m.test_pred for m in o.members],
+                                       [m.test_prob for m in o.members], fs.valid[o.test_anchors])
+        v_score = ensemble_trade_score(trade_output, [m.val_pred for m in o.members],
+                                       [m.val_prob for m in o.members], fs.valid[o.val_anchors])
         test_scores.append(t_score)
         val_scores.append(v_score)
         frames.append(predictions_frame(fs, o.test_anchors, o.test_pred, o.test_prob, t_score))
@@ -335,7 +440,7 @@ def train_run(
             "test": _metrics_block(fs, o.test_anchors, o.test_pred, o.test_prob, t_score, topk),
             "validation": _metrics_block(fs, o.val_anchors, o.val_pred, o.val_prob, v_score, topk),
             "best_epoch": o.fit.best_epoch,
-            "train_seconds": o.fit.train_seconds,
+            "train_seconds": float(sum(m.fit.train_seconds for m in o.members)),
         })
     preds = pl.concat(frames).unique(["date", "symbol"], keep="last").sort(["date", "symbol"])
     write_parquet(run_dir / "predictions.parquet", preds)
@@ -354,12 +459,14 @@ def train_run(
         "trade_output_validation_rank_ic": val_choice,
         "epochs": int(len(last_fit.history)),
         "best_epoch": int(last_fit.best_epoch),
-        "train_seconds": float(sum(o.fit.train_seconds for o in outcomes)),
+        "train_seconds": float(sum(m.fit.train_seconds for o in outcomes for m in o.members)),
         "wall_seconds": float(time.perf_counter() - started),
         "parameters": int(last_fit.parameters),
         "device": str(last_fit.device),
         "model": cfg.model.name,
         "seed": cfg.seed,
+        "ensemble": n_members,
+        "ensemble_members": _member_records(fs, outcomes, trade_output, n_members),
         "data": {
             "path": cfg.data.path,
             "stocks": len(fs.symbols),
@@ -372,5 +479,7 @@ def train_run(
         },
         "windows": per_window,
     }
+    metrics.update(_collapse_block(fs, trade_output, {"test": (test_a, test_pred, test_prob),
+                                                      "validation": (val_a, val_pred, val_prob)}))
     write_json(run_dir / "metrics.json", metrics)
     return run_dir

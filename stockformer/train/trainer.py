@@ -1,6 +1,6 @@
 """fit / predict for the Stockformer (and any registry model with the same batch contract).
 
-fit: Adam, ReduceLROnPlateau on the validation metric, gradient clipping, early stopping,
+fit: AdamW, a learning-rate schedule (plateau on the validation metric, cosine or one-cycle), gradient clipping, early stopping,
 best-epoch selection on validation, mixed precision on CUDA, seeded and resumable
 (checkpoint.pt holds optimizer, scheduler, epoch and RNG state; model.pt the best weights).
 """
@@ -31,6 +31,9 @@ from stockformer.train import checkpoint as ckpt
 from stockformer.train.device import amp_dtype, autocast, make_scaler, resolve_device
 from stockformer.train.loss import multitask_loss
 from stockformer.train.metrics import daily_ic, daily_rank_ic
+from stockformer.train.progress import report_epoch
+from stockformer.train.schedule import make_scheduler
+from stockformer.train.targets import process_target
 from stockformer.train.windows import WindowDataset
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,29 @@ def _low_target(model: nn.Module, y: torch.Tensor) -> torch.Tensor | None:
     return fn(y) if fn is not None else None
 
 
+def batch_loss(model: nn.Module, out: dict, b: dict, train_cfg: TrainConfig, tasks: str) -> dict:
+    """The configured loss of one batch: the regression heads fit the processed target
+    (train.target), the direction head the raw return's sign."""
+    target = process_target(b["y"], b["y_mask"].bool(), train_cfg.target)
+    return multitask_loss(out, b["y"], b["y_mask"], y_low=_low_target(model, target),
+                          lambda_cls=train_cfg.lambda_cls, tasks=tasks, loss=train_cfg.loss,
+                          target=target)
+
+
+def perturb_inputs(b: dict, train_cfg: TrainConfig, gen: torch.Generator | None = None) -> dict:
+    """Training-time input regularisation: factor dropout and Gaussian noise (train.input_*)."""
+    p, sigma = train_cfg.input_dropout, train_cfg.input_noise
+    if p <= 0 and sigma <= 0:
+        return b
+    x = b["x"]
+    if p > 0:
+        keep = torch.rand(x.shape, device=x.device, generator=gen) >= p
+        x = x * keep / (1.0 - p)
+    if sigma > 0:
+        x = x + sigma * torch.randn(x.shape, device=x.device, generator=gen, dtype=x.dtype)
+    return {**b, "x": x}
+
+
 @torch.no_grad()
 def _run_eval(model, loader, device, extra, dtype, train_cfg: TrainConfig, tasks: str):
     model.eval()
@@ -91,8 +117,7 @@ def _run_eval(model, loader, device, extra, dtype, train_cfg: TrainConfig, tasks
         with autocast(device, dtype):
             out = model(b)
         if train_cfg is not None:
-            terms = multitask_loss(out, b["y"], b["y_mask"], y_low=_low_target(model, b["y"]),
-                                   lambda_cls=train_cfg.lambda_cls, tasks=tasks)
+            terms = batch_loss(model, out, b, train_cfg, tasks)
             losses.append(float(terms["loss"].detach()))
             weights.append(int(b["y_mask"].sum()))
             ys.append(b["y"][:, 0].float().cpu().numpy())
@@ -153,8 +178,10 @@ def fit(
     seed: int,
     run_dir: str | Path | None = None,
     resume: bool = False,
+    label: str | None = None,
 ) -> FitResult:
-    """Train on split.train anchors, select the best epoch on split.val anchors."""
+    """Train on split.train anchors, select the best epoch on split.val anchors.
+    `label` prefixes the per-epoch progress lines (default: model name and seed)."""
     device = resolve_device(train_cfg.device)
     run_dir = None if run_dir is None else Path(run_dir)
     _, n_stocks, n_features = fs.features.shape
@@ -174,13 +201,14 @@ def fit(
         log.info("%s: %d parameters on %s", model_cfg.name, n_params, device)
         return _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, seed=seed,
                          device=device, run_dir=run_dir, resume=resume,
-                         train_ds=train_ds, val_ds=val_ds, n_features=n_features, n_stocks=n_stocks)
+                         train_ds=train_ds, val_ds=val_ds, n_features=n_features, n_stocks=n_stocks,
+                         label=label or f"{model_cfg.name} seed {seed}")
     finally:
         torch.use_deterministic_algorithms(prev_det)
 
 
 def _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, *, seed, device, run_dir,
-              resume, train_ds, val_ds, n_features, n_stocks) -> FitResult:
+              resume, train_ds, val_ds, n_features, n_stocks, label) -> FitResult:
     tasks = model_cfg.tasks
     large = is_large_step(train_cfg.batch_size, model_cfg.t1, n_stocks)
     dtype = amp_dtype(device, train_cfg.amp, train_cfg.cpu_amp, large)
@@ -198,10 +226,10 @@ def _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, *, seed, 
     if not has_val:
         log.warning("no validation anchors: selecting epochs on the training loss")
     mode = "min" if metric == "loss" else "max"
-    opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode=mode, factor=train_cfg.lr_factor, patience=train_cfg.lr_patience
-    )
+    # AdamW: decoupled weight decay (with weight_decay = 0, the paper's setting, it is exactly Adam)
+    opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    sched = make_scheduler(opt, train_cfg, mode=mode, steps_per_epoch=len(train_loader))
+    per_step = train_cfg.lr_schedule != "plateau"
     ident = ckpt.identity(model_cfg, train_cfg, seed=seed, n_features=n_features, n_stocks=n_stocks)
     start, best, best_epoch, bad = 0, float("nan"), -1, 0
     history: list[dict[str, float]] = []
@@ -238,11 +266,10 @@ def _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, *, seed, 
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{train_cfg.epochs}", leave=False,
                    disable=None)
         for batch in bar:
-            b = _to_device(batch, device, extra)
+            b = perturb_inputs(_to_device(batch, device, extra), train_cfg)
             with autocast(device, dtype):
                 out = model(b)
-            terms = multitask_loss(out, b["y"], b["y_mask"], y_low=_low_target(model, b["y"]),
-                                   lambda_cls=train_cfg.lambda_cls, tasks=tasks)
+            terms = batch_loss(model, out, b, train_cfg, tasks)
             opt.zero_grad(set_to_none=True)
             scaler.scale(terms["loss"]).backward()
             if train_cfg.grad_clip is not None:
@@ -250,6 +277,8 @@ def _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, *, seed, 
                 nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
             scaler.step(opt)
             scaler.update()
+            if per_step:
+                sched.step()
             tot += float(terms["loss"].detach()) * len(b["y"])
             cnt += len(b["y"])
             bar.set_postfix(loss=f"{tot / cnt:.4f}", val_ic=f"{last_ic:.4f}")
@@ -263,8 +292,9 @@ def _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, *, seed, 
                        val_rank_ic=_nanmean(daily_rank_ic(score, y, m)))
         value = {"ic": row["val_ic"], "rank_ic": row["val_rank_ic"],
                  "loss": row["val_loss"] if has_val else train_loss}[metric]
-        sched.step(value if math.isfinite(value) else (-1e9 if mode == "max" else 1e9))
-        row["lr"] = opt.param_groups[0]["lr"]
+        row["lr"] = opt.param_groups[0]["lr"]  # the rate this epoch ran with (at its end)
+        if not per_step:
+            sched.step(value if math.isfinite(value) else (-1e9 if mode == "max" else 1e9))
         row["seconds"] = time.perf_counter() - e0
         history.append(row)
         last_ic = row["val_ic"]
@@ -276,8 +306,11 @@ def _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, *, seed, 
                     torch.save(best_state, tmp)
         else:
             bad += 1
-        log.info("epoch %d: loss %.4f val_loss %.4f val_ic %.4f", epoch + 1, train_loss,
-                 row["val_loss"], row["val_ic"])
+        done = epoch + 1 - start
+        eta = (time.perf_counter() - t0) / done * (train_cfg.epochs - epoch - 1)
+        if train_cfg.early_stopping is not None:  # at most this many more epochs can run
+            eta = min(eta, (time.perf_counter() - t0) / done * max(train_cfg.early_stopping - bad, 0))
+        report_epoch(label, row, train_cfg.epochs, eta)
         if tb is not None:
             for k in ("train_loss", "val_loss", "val_ic", "val_rank_ic", "lr"):
                 tb.add_scalar(k, row[k], epoch)

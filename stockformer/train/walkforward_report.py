@@ -45,6 +45,8 @@ def window_table(run_dir: str | Path) -> pl.DataFrame:
         rows.append({
             "window": w["window"], "test_start": w["test_start"], "test_end": w["test_end"],
             "ic": w["test"]["ic"], "rank_ic": w["test"]["rank_ic"], "accuracy": w["test"]["accuracy"],
+            # "always up" / "always down" on the same cells (absent from older runs)
+            "majority_rate": w["test"].get("majority_rate", float("nan")),
             **stats, "best_epoch": w["best_epoch"], "train_seconds": w["train_seconds"],
         })
     table = pl.DataFrame(rows)
