@@ -31,9 +31,11 @@ from stockformer.train.trainer import fit, predict
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# name -> overrides; "paper" is the small configuration's recipe as it was (the paper's loss)
+# name -> overrides; "paper" is the small configuration's recipe as it was (the paper's loss).
+# Variants other than "default" train the direction head jointly (the paper) unless they say so.
 VARIANTS: dict[str, dict] = {
-    "paper": {"train.target": "raw", "train.loss": "mae"},
+    "default": {},  # the base config's recipe as it is (the project default)
+    "paper": {"train.target": "raw", "train.loss": "mae", "train.direction_head": "joint"},
     "raw_mse": {"train.target": "raw", "train.loss": "mse"},
     "zscore_mse": {"train.target": "zscore", "train.loss": "mse"},
     "rank_mse": {"train.target": "rank", "train.loss": "mse"},
@@ -51,6 +53,14 @@ VARIANTS: dict[str, dict] = {
     "rank_mse_drop0.3": {"train.target": "rank", "train.loss": "mse", "model.dropout": 0.3},
     "rank_mse_d16": {"train.target": "rank", "train.loss": "mse", "model.d_model": 16},
     "rank_mse_d64": {"train.target": "rank", "train.loss": "mse", "model.d_model": 64},
+    # the memorisation channels: a day-level target (the raw sign in the CE) that the whole
+    # cross-section, the calendar embedding or the stock-identity graph embedding can memorise
+    "rank_mse_lam0_nograph": {"train.target": "rank", "train.loss": "mse", "train.lambda_cls": 0.0,
+                              "model.use_graph": False},
+    "rank_mse_lam0_notime": {"train.target": "rank", "train.loss": "mse", "train.lambda_cls": 0.0,
+                             "model.time_embedding": "none"},
+    "rank_mse_lam0.1": {"train.target": "rank", "train.loss": "mse", "train.lambda_cls": 0.1},
+    "rank_mse_detached": {"train.target": "rank", "train.loss": "mse", "train.direction_head": "detached"},
 }
 
 FIELDS = ("market", "variant", "model", "seed", "val_rank_ic", "val_rank_ic_reg", "val_rank_ic_cls",
@@ -134,8 +144,9 @@ def main() -> int:
                 print(f"error: unknown variant {variant!r} (known: {', '.join(VARIANTS)})", file=sys.stderr)
                 return 2
             for model in args.models.split(","):
+                pinned = {} if variant == "default" else {"train.direction_head": "joint"}
                 cfg = market_config(Path(args.base), args.market,
-                                    {**VARIANTS[variant], **extra, "model.name": model})
+                                    {**pinned, **VARIANTS[variant], **extra, "model.name": model})
                 key = (cfg.data.path, cfg.features.model_dump_json(), cfg.graph.model_dump_json())
                 if key not in cache:
                     fs = build_features(load_panel_for(cfg), cfg.features)

@@ -1,7 +1,9 @@
 """Typed configuration, loaded from YAML. Unknown keys and wrong types are rejected.
 
-Each stage reads only its own section. Defaults are the paper's settings
-(configs/default.yaml repeats them explicitly); configs/small.yaml is the fast variant.
+Each stage reads only its own section. Defaults are the paper's model and data settings with
+the project's training recipe (configs/default.yaml repeats them explicitly; the recipe's
+reasons are in docs/MODEL_NOTES.md); configs/paper.yaml is the paper's exact recipe and
+configs/small.yaml the fast variant.
 """
 
 from __future__ import annotations
@@ -135,16 +137,20 @@ class TrainConfig(_Section):
     # what the regression heads are trained on; metrics and backtests always use the raw return.
     # raw = the paper; zscore = per-day cross-sectional z-score; rank = per-day rank-Gaussian
     # (qlib's CSRankNorm). Each uses only that day's own cross-section (no look-ahead).
-    target: Literal["raw", "zscore", "rank"] = "raw"
+    target: Literal["raw", "zscore", "rank"] = "rank"
     # regression term: mae (the paper), mse, ic (per-day negative Pearson IC), listnet (listwise
     # softmax cross-entropy over each day's stocks); the direction head's CE is added x lambda_cls
-    loss: Literal["mae", "mse", "ic", "listnet"] = "mae"
+    loss: Literal["mae", "mse", "ic", "listnet"] = "mse"
     # plateau = ReduceLROnPlateau on the selection metric (the paper); cosine = linear warm-up then
     # cosine decay over all epochs, per step; onecycle = torch's OneCycleLR
     lr_schedule: Literal["plateau", "cosine", "onecycle"] = "plateau"
     warmup_epochs: float = Field(0.0, ge=0)  # linear warm-up (cosine), in epochs
     input_dropout: float = Field(0.0, ge=0.0, lt=1.0)  # zero factor inputs at random (training)
     input_noise: float = Field(0.0, ge=0.0)  # Gaussian noise std added to factor inputs (training)
+    # joint = the paper: the direction head's cross-entropy trains the shared encoder too;
+    # detached = the head learns from a stop-gradient copy of the representation, so the raw
+    # up/down label (mostly the whole market's move that day) cannot shape the encoder
+    direction_head: Literal["joint", "detached"] = "detached"
     # K > 1 trains K seeds (seed, seed+1, ...) and trades the per-day average of their score ranks
     ensemble: int = Field(1, ge=1)
 

@@ -235,3 +235,39 @@ def test_training_commands_accept_quiet():
     for cmd in ("train", "walkforward", "compare", "demo"):
         res = CliRunner().invoke(app, [cmd, "--help"])
         assert "--quiet" in res.output, cmd
+
+
+# -- the direction head ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["stockformer", "gru"])
+def test_detached_direction_head_leaves_the_encoder_to_the_regression_loss(name):
+    from stockformer.model.registry import build_model
+    from stockformer.train.trainer import detach_direction_heads
+    from stockformer.train.windows import WindowDataset
+
+    fs, split = make_fs(days=40, n=9, f=4), make_split(days=40)
+    mcfg, _ = small_cfgs(name=name)
+    graph = make_graph(n=9)
+    batch = next(iter(torch.utils.data.DataLoader(WindowDataset(fs, split.train, 8, 2), batch_size=4)))
+    batch["graph_emb"] = torch.as_tensor(graph.embedding)
+    batch["edge_index"] = torch.as_tensor(graph.edge_index)
+
+    def grads(mode):
+        torch.manual_seed(0)
+        model = build_model(mcfg, 4, 9, graph)
+        hooks = detach_direction_heads(model, mode)
+        out = model(batch)
+        ce = multitask_loss(out, batch["y"], batch["y_mask"], tasks="classification")["loss"]
+        ce.backward()
+        for h in hooks:
+            h.remove()
+        head = {id(p) for m in model.direction_modules() for p in m.parameters()}
+        enc = [p.grad for p in model.parameters() if id(p) not in head]
+        return out, enc, [p.grad for m in model.direction_modules() for p in m.parameters()]
+
+    out_j, enc_j, head_j = grads("joint")
+    out_d, enc_d, head_d = grads("detached")
+    assert torch.equal(out_j["logits"], out_d["logits"])  # forward values unchanged
+    assert any(g is not None and g.abs().sum() > 0 for g in enc_j)
+    assert all(g is None or g.abs().sum() == 0 for g in enc_d)
+    for a, b in zip(head_j, head_d, strict=True):  # the head itself learns the same either way
+        assert torch.allclose(a, b)

@@ -200,6 +200,10 @@ class Stockformer(nn.Module):
             return y
         return self.target_split(y.transpose(1, 2))[0].transpose(1, 2)
 
+    def direction_modules(self) -> list[nn.Module]:
+        """The up/down head (train.direction_head = detached stops its gradient at its input)."""
+        return [self.cls_head]
+
     # -- model ----------------------------------------------------------------------------
     def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Both encoder branches over the T1 history steps: (low, high) [B, T1, N, D]."""

@@ -108,6 +108,24 @@ def perturb_inputs(b: dict, train_cfg: TrainConfig, gen: torch.Generator | None 
     return {**b, "x": x}
 
 
+def _detach_input(module: nn.Module, args: tuple) -> tuple:
+    return tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args)
+
+
+def detach_direction_heads(model: nn.Module, mode: str) -> list:
+    """train.direction_head = detached: a forward pre-hook cuts the gradient between the shared
+    representation and the up/down head (forward values are unchanged). Returns the hook
+    handles, removed when training ends."""
+    if mode != "detached":
+        return []
+    modules = getattr(model, "direction_modules", None)
+    if modules is None:
+        log.warning("train.direction_head = detached: %s has no direction_modules(); left joint",
+                    type(model).__name__)
+        return []
+    return [m.register_forward_pre_hook(_detach_input) for m in modules()]
+
+
 @torch.no_grad()
 def _run_eval(model, loader, device, extra, dtype, train_cfg: TrainConfig, tasks: str):
     model.eval()
@@ -253,6 +271,7 @@ def _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, *, seed, 
         log.info("resume requested but no checkpoint in %s: starting fresh", run_dir)
 
     tb = _tensorboard(run_dir, train_cfg.tensorboard)
+    hooks = detach_direction_heads(model, train_cfg.direction_head)
     t0 = time.perf_counter()
     stopped = False
     last_ic = history[-1]["val_ic"] if history else float("nan")
@@ -326,6 +345,8 @@ def _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, *, seed, 
             }, ident)
     if tb is not None:
         tb.close()
+    for h in hooks:
+        h.remove()
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

@@ -50,6 +50,10 @@ class _PerStockBaseline(nn.Module):
         seq = seq.permute(0, 2, 1, 3).reshape(b * n, t1, self.n_features + 1)
         return self.inp(seq), b, n
 
+    def direction_modules(self) -> list[nn.Module]:
+        """The up/down head (train.direction_head = detached stops its gradient at its input)."""
+        return [self.heads.cls]
+
     def encode(self, seq: torch.Tensor) -> torch.Tensor:  # [B*N, T1, d] -> [B*N, d]
         raise NotImplementedError
 
