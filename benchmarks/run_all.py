@@ -3,8 +3,10 @@
     python -m benchmarks.run_all [--only synth,factors,...]
 
 Each benchmark prints a Markdown table; copy the figures into docs/BENCHMARKS.md with the
-machine description. The NASDAQ comparison (hours on a CPU) is not part of this run:
-`python -m benchmarks.compare_nasdaq`.
+machine description. The model comparisons (an hour or more on a CPU) are not part of this
+run: `python -m benchmarks.compare_synth` (two synthetic markets x 3 seeds, every model),
+`python -m benchmarks.ablate_stockformer` (training-recipe ablations) and
+`python -m benchmarks.compare_nasdaq` (real data).
 """
 
 from __future__ import annotations
