@@ -24,7 +24,7 @@ from stockformer.config import load_config
 from stockformer.data.synthetic import save_synthetic_dataset
 from stockformer.factors.pipeline import build_features
 from stockformer.graph import build_graph
-from stockformer.train.metrics import daily_rank_ic
+from stockformer.train.metrics import daily_ic, daily_rank_ic
 from stockformer.train.run import choose_trade_output, load_panel_for, trade_score
 from stockformer.train.splits import make_splits
 from stockformer.train.trainer import fit, predict
@@ -101,16 +101,14 @@ def run_variant(cfg, fs, split, graph, seed: int, label: str) -> dict:
     t_score = trade_score(out, test.pred_return, test.prob_up, fs.valid[split.test])
     v_score = trade_score(out, val.pred_return, val.prob_up, fs.valid[split.val])
     valid = fs.valid[split.test]
-    disp = float(np.nanmean(np.where(valid, t_score, np.nan).std(axis=1) if False else
-                            np.nanstd(np.where(valid, t_score, np.nan), axis=1)))
+    disp = float(np.nanmean(np.nanstd(np.where(valid, t_score, np.nan), axis=1)))
     secs = [h["seconds"] for h in res.history]
     return {
         "val_rank_ic": _mean_ric(v_score, fs, split.val),
         "val_rank_ic_reg": choice.get("regression"), "val_rank_ic_cls": choice.get("classification"),
         "trade_output": out,
         "test_rank_ic": _mean_ric(t_score, fs, split.test),
-        "test_ic": float(np.nanmean(__import__("stockformer.train.metrics", fromlist=["daily_ic"])
-                                    .daily_ic(t_score, fs.labels[split.test], fs.mask[split.test]))),
+        "test_ic": float(np.nanmean(daily_ic(t_score, fs.labels[split.test], fs.mask[split.test]))),
         "score_dispersion": disp,
         "epochs_run": len(res.history), "best_epoch": res.best_epoch,
         "seconds_per_epoch": float(np.median(secs)) if secs else float("nan"),
