@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from stockformer.backtest.output import write_backtest
 from stockformer.backtest.predictions import load_predictions
 from stockformer.config import load_config
 from stockformer.errors import DataError, RunError
+from stockformer.io import read_json
 
 
 def latest_run(runs_dir: str | Path) -> Path:
@@ -29,10 +29,10 @@ def run_warnings(run_dir: str | Path) -> list[str]:
     """The training run's warnings from metrics.json (e.g. a collapsed score); none for runs
     written before the check, or when metrics.json is absent or unreadable."""
     try:
-        metrics = json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        metrics = read_json(Path(run_dir) / "metrics.json", RunError, kind=dict)
+    except RunError:  # a report without the training run's warnings is still a report
         return []
-    found = metrics.get("warnings") if isinstance(metrics, dict) else None
+    found = metrics.get("warnings")
     return [str(w) for w in found] if isinstance(found, list) else []
 
 
