@@ -32,7 +32,7 @@ from stockformer.train.trainer import fit, predict
 ROOT = Path(__file__).resolve().parents[1]
 
 # name -> overrides; "paper" is the small configuration's recipe as it was (the paper's loss).
-# Variants other than "default" train the direction head jointly (the paper) unless they say so.
+# Variants not named "default*" train the direction head jointly (the paper) unless they say so.
 VARIANTS: dict[str, dict] = {
     "default": {},  # the base config's recipe as it is (the project default)
     "paper": {"train.target": "raw", "train.loss": "mae", "train.direction_head": "joint"},
@@ -61,6 +61,13 @@ VARIANTS: dict[str, dict] = {
                              "model.time_embedding": "none"},
     "rank_mse_lam0.1": {"train.target": "rank", "train.loss": "mse", "train.lambda_cls": 0.1},
     "rank_mse_detached": {"train.target": "rank", "train.loss": "mse", "train.direction_head": "detached"},
+    # "default_*" variants: the project default (detached direction head) with one change
+    "default_plain": {"model.spatial_attention": "plain"},  # ordinary attention, not the copy step
+    "default_nograph": {"model.use_graph": False},
+    "default_notime": {"model.time_embedding": "none"},
+    "default_ep12": {"train.epochs": 12},
+    "default_cos": {"train.lr_schedule": "cosine", "train.warmup_epochs": 1.0},
+    "default_plain_ep12": {"model.spatial_attention": "plain", "train.epochs": 12},
 }
 
 FIELDS = ("market", "variant", "model", "seed", "val_rank_ic", "val_rank_ic_reg", "val_rank_ic_cls",
@@ -142,7 +149,7 @@ def main() -> int:
                 print(f"error: unknown variant {variant!r} (known: {', '.join(VARIANTS)})", file=sys.stderr)
                 return 2
             for model in args.models.split(","):
-                pinned = {} if variant == "default" else {"train.direction_head": "joint"}
+                pinned = {} if variant.startswith("default") else {"train.direction_head": "joint"}
                 cfg = market_config(Path(args.base), args.market,
                                     {**pinned, **VARIANTS[variant], **extra, "model.name": model})
                 key = (cfg.data.path, cfg.features.model_dump_json(), cfg.graph.model_dump_json())

@@ -271,3 +271,28 @@ def test_detached_direction_head_leaves_the_encoder_to_the_regression_loss(name)
     assert all(g is None or g.abs().sum() == 0 for g in enc_d)
     for a, b in zip(head_j, head_d, strict=True):  # the head itself learns the same either way
         assert torch.allclose(a, b)
+
+
+def test_detach_hooks_are_removed_when_an_epoch_raises(monkeypatch):
+    import stockformer.train.trainer as trainer
+
+    built = []
+    real_build = trainer.build_model
+
+    def capture(*a, **k):
+        built.append(real_build(*a, **k))
+        return built[-1]
+
+    def boom(*a, **k):
+        raise RuntimeError("epoch failed")
+
+    monkeypatch.setattr(trainer, "build_model", capture)
+    monkeypatch.setattr(trainer, "batch_loss", boom)
+    fs, split = make_fs(days=40, n=9, f=4), make_split(days=40)
+    mcfg, tcfg = small_cfgs(name="gru")
+    tcfg = dataclasses.replace(tcfg, direction_head="detached") if dataclasses.is_dataclass(tcfg) \
+        else tcfg.model_copy(update={"direction_head": "detached"})
+    with pytest.raises(RuntimeError, match="epoch failed"):
+        trainer.fit(fs, split, make_graph(n=9), mcfg, tcfg, seed=0)
+    heads = built[0].direction_modules()
+    assert heads and all(not m._forward_pre_hooks for m in heads)

@@ -272,81 +272,83 @@ def _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, *, seed, 
 
     tb = _tensorboard(run_dir, train_cfg.tensorboard)
     hooks = detach_direction_heads(model, train_cfg.direction_head)
-    t0 = time.perf_counter()
-    stopped = False
-    last_ic = history[-1]["val_ic"] if history else float("nan")
-    for epoch in range(start, train_cfg.epochs):
-        if train_cfg.early_stopping is not None and bad >= train_cfg.early_stopping:
-            stopped = True
-            break
-        e0 = time.perf_counter()
-        model.train()
-        tot, cnt = 0.0, 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{train_cfg.epochs}", leave=False,
-                   disable=None)
-        for batch in bar:
-            b = perturb_inputs(_to_device(batch, device, extra), train_cfg)
-            with autocast(device, dtype):
-                out = model(b)
-            terms = batch_loss(model, out, b, train_cfg, tasks)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(terms["loss"]).backward()
-            if train_cfg.grad_clip is not None:
-                scaler.unscale_(opt)
-                nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-            if per_step:
-                sched.step()
-            tot += float(terms["loss"].detach()) * len(b["y"])
-            cnt += len(b["y"])
-            bar.set_postfix(loss=f"{tot / cnt:.4f}", val_ic=f"{last_ic:.4f}")
-        train_loss = tot / max(cnt, 1)
-        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": float("nan"),
-               "val_ic": float("nan"), "val_rank_ic": float("nan")}
-        if has_val:
-            vloss, pred, prob, y, m = _run_eval(model, val_loader, device, extra, dtype, train_cfg, tasks)
-            score = _score_for(tasks, pred, prob)
-            row.update(val_loss=vloss, val_ic=_nanmean(daily_ic(score, y, m)),
-                       val_rank_ic=_nanmean(daily_rank_ic(score, y, m)))
-        value = {"ic": row["val_ic"], "rank_ic": row["val_rank_ic"],
-                 "loss": row["val_loss"] if has_val else train_loss}[metric]
-        row["lr"] = opt.param_groups[0]["lr"]  # the rate this epoch ran with (at its end)
-        if not per_step:
-            sched.step(value if math.isfinite(value) else (-1e9 if mode == "max" else 1e9))
-        row["seconds"] = time.perf_counter() - e0
-        history.append(row)
-        last_ic = row["val_ic"]
-        if _better(value, best, mode) or best_epoch < 0:
-            best, best_epoch, bad = value, epoch, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    try:  # the hooks must not outlive fit, even when an epoch raises
+        t0 = time.perf_counter()
+        stopped = False
+        last_ic = history[-1]["val_ic"] if history else float("nan")
+        for epoch in range(start, train_cfg.epochs):
+            if train_cfg.early_stopping is not None and bad >= train_cfg.early_stopping:
+                stopped = True
+                break
+            e0 = time.perf_counter()
+            model.train()
+            tot, cnt = 0.0, 0
+            bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{train_cfg.epochs}", leave=False,
+                       disable=None)
+            for batch in bar:
+                b = perturb_inputs(_to_device(batch, device, extra), train_cfg)
+                with autocast(device, dtype):
+                    out = model(b)
+                terms = batch_loss(model, out, b, train_cfg, tasks)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(terms["loss"]).backward()
+                if train_cfg.grad_clip is not None:
+                    scaler.unscale_(opt)
+                    nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+                if per_step:
+                    sched.step()
+                tot += float(terms["loss"].detach()) * len(b["y"])
+                cnt += len(b["y"])
+                bar.set_postfix(loss=f"{tot / cnt:.4f}", val_ic=f"{last_ic:.4f}")
+            train_loss = tot / max(cnt, 1)
+            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": float("nan"),
+                   "val_ic": float("nan"), "val_rank_ic": float("nan")}
+            if has_val:
+                vloss, pred, prob, y, m = _run_eval(model, val_loader, device, extra, dtype, train_cfg, tasks)
+                score = _score_for(tasks, pred, prob)
+                row.update(val_loss=vloss, val_ic=_nanmean(daily_ic(score, y, m)),
+                           val_rank_ic=_nanmean(daily_rank_ic(score, y, m)))
+            value = {"ic": row["val_ic"], "rank_ic": row["val_rank_ic"],
+                     "loss": row["val_loss"] if has_val else train_loss}[metric]
+            row["lr"] = opt.param_groups[0]["lr"]  # the rate this epoch ran with (at its end)
+            if not per_step:
+                sched.step(value if math.isfinite(value) else (-1e9 if mode == "max" else 1e9))
+            row["seconds"] = time.perf_counter() - e0
+            history.append(row)
+            last_ic = row["val_ic"]
+            if _better(value, best, mode) or best_epoch < 0:
+                best, best_epoch, bad = value, epoch, 0
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                if run_dir is not None:
+                    with atomic_path(run_dir / "model.pt") as tmp:
+                        torch.save(best_state, tmp)
+            else:
+                bad += 1
+            done = epoch + 1 - start
+            eta = (time.perf_counter() - t0) / done * (train_cfg.epochs - epoch - 1)
+            if train_cfg.early_stopping is not None:  # at most this many more epochs can run
+                eta = min(eta, (time.perf_counter() - t0) / done * max(train_cfg.early_stopping - bad, 0))
+            report_epoch(label, row, train_cfg.epochs, eta)
+            if tb is not None:
+                for k in ("train_loss", "val_loss", "val_ic", "val_rank_ic", "lr"):
+                    tb.add_scalar(k, row[k], epoch)
             if run_dir is not None:
-                with atomic_path(run_dir / "model.pt") as tmp:
-                    torch.save(best_state, tmp)
-        else:
-            bad += 1
-        done = epoch + 1 - start
-        eta = (time.perf_counter() - t0) / done * (train_cfg.epochs - epoch - 1)
-        if train_cfg.early_stopping is not None:  # at most this many more epochs can run
-            eta = min(eta, (time.perf_counter() - t0) / done * max(train_cfg.early_stopping - bad, 0))
-        report_epoch(label, row, train_cfg.epochs, eta)
+                _write_history(run_dir, history)
+                ckpt.save_checkpoint(ck_path, {
+                    "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
+                    "rng_torch": torch.get_rng_state(), "rng_loader": gen.get_state(),
+                    "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                    "epoch": epoch, "best": best, "best_epoch": best_epoch, "bad": bad,
+                    "history": history, "best_state": best_state,
+                }, ident)
+    finally:
+        for h in hooks:
+            h.remove()
         if tb is not None:
-            for k in ("train_loss", "val_loss", "val_ic", "val_rank_ic", "lr"):
-                tb.add_scalar(k, row[k], epoch)
-        if run_dir is not None:
-            _write_history(run_dir, history)
-            ckpt.save_checkpoint(ck_path, {
-                "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
-                "rng_torch": torch.get_rng_state(), "rng_loader": gen.get_state(),
-                "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                "epoch": epoch, "best": best, "best_epoch": best_epoch, "bad": bad,
-                "history": history, "best_state": best_state,
-            }, ident)
-    if tb is not None:
-        tb.close()
-    for h in hooks:
-        h.remove()
+            tb.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
