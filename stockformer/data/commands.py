@@ -42,6 +42,10 @@ def _summary(title: str, meta: dict[str, Any]) -> None:
     dropped = rep.get("dropped") or {}
     table.add_row("dropped rows", ", ".join(f"{k} {v:,}" for k, v in dropped.items()) or "0")
     table.add_row("gap days", f"{rep.get('gap_days', 0):,}")
+    if "zero_volume_rows" in rep:  # reports written before the count have none
+        table.add_row("zero-volume rows", f"{rep['zero_volume_rows']:,}")
+    if rep.get("adjustment"):
+        table.add_row("adjustment", rep["adjustment"])
     for key in ("source", "path", "fingerprint"):
         if meta.get(key):
             table.add_row(key, str(meta[key]))
@@ -51,6 +55,8 @@ def _summary(title: str, meta: dict[str, Any]) -> None:
 def _with_hint(err: ValidationError) -> ValidationError:
     if "high < low" in str(err):
         return ValidationError(f"{err} (pass --repair-inverted to swap such high/low)")
+    if "dated after today" in str(err):
+        return ValidationError(f"{err} (pass --allow-future to keep them)")
     return err
 
 
@@ -81,6 +87,7 @@ def import_cmd(
     format: str = typer.Option("auto", help="auto | csv | parquet | folder | qlib."),
     market: str = typer.Option("all", help="qlib instruments file (instruments/<market>.txt)."),
     repair_inverted: bool = typer.Option(False, help="Swap rows with high < low instead of failing."),
+    allow_future: bool = typer.Option(False, help="Keep rows dated after today instead of failing."),
 ) -> None:
     """Read, adjust and validate price data; save it as a dataset (panel.parquet + meta.json)."""
     if format not in _FORMATS:
@@ -89,7 +96,7 @@ def import_cmd(
     try:
         panel, report = import_panel(path, format=format, market=market,  # type: ignore[arg-type]
                                      inverted="repair" if repair_inverted else "error",
-                                     progress=True)
+                                     allow_future=allow_future, progress=True)
     except ValidationError as err:
         raise _with_hint(err) from None
     save_dataset(panel, out, report, meta={"source": str(path)})
@@ -120,12 +127,14 @@ def validate_cmd(
     format: str = typer.Option("auto", help="auto | csv | parquet | folder | qlib."),
     market: str = typer.Option("all", help="qlib instruments file."),
     repair_inverted: bool = typer.Option(False, help="Swap rows with high < low instead of failing."),
+    allow_future: bool = typer.Option(False, help="Accept rows dated after today."),
 ) -> None:
     """Check data without writing anything; print what would be repaired."""
     target = path / "panel.parquet" if (path / "panel.parquet").is_file() else path
     try:
         _, report = import_panel(target, format=format, market=market,  # type: ignore[arg-type]
-                                 inverted="repair" if repair_inverted else "error", progress=True)
+                                 inverted="repair" if repair_inverted else "error",
+                                 allow_future=allow_future, progress=True)
     except ValidationError as err:
         raise _with_hint(err) from None
     _summary(f"{path}: valid", {"report": report.to_dict(), "source": report.source})

@@ -2,11 +2,12 @@
 
 Supported: a long CSV / Parquet file, a folder of one-CSV-per-symbol files (symbol from the
 file name), and a qlib binary data folder (read directly, without qlib).
-`import_panel` = read + adjust + validate.
+`import_panel` = read + adjust + validate (+ no rows dated after today, unless allowed).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -14,8 +15,14 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from stockformer.data.schema import canonical_name
-from stockformer.data.validate import ValidationReport, cast_numeric, validate
+from stockformer import io
+from stockformer.data.schema import UNSAFE_SYMBOL, UNSAFE_SYMBOL_HELP, canonical_name
+from stockformer.data.validate import (
+    ValidationReport,
+    cast_numeric,
+    refuse_future_rows,
+    validate,
+)
 from stockformer.errors import DataError, ValidationError
 
 Format = Literal["auto", "csv", "parquet", "folder", "qlib"]
@@ -174,13 +181,28 @@ def read_qlib_dir(
     return out.select("date", "symbol", *[pl.col(c).cast(pl.Float64) for c in num])
 
 
+def _check_qlib_codes(symbols: list[str], market: str) -> None:
+    """Each symbol becomes a folder name (lower-cased, as qlib spells it) and the market a file
+    name: refuse what would leave the target folder or make two symbols share one folder."""
+    for name in symbols:
+        if re.search(UNSAFE_SYMBOL, name):
+            raise DataError(f"symbol {name!r} {UNSAFE_SYMBOL_HELP}: not written as a qlib folder")
+    if re.search(UNSAFE_SYMBOL, market):
+        raise DataError(f"market {market!r} {UNSAFE_SYMBOL_HELP}")
+    seen: dict[str, str] = {}
+    for name in symbols:
+        other = seen.setdefault(name.lower(), name)
+        if other != name:
+            raise DataError(f"symbols {other!r} and {name!r} differ only in case: qlib keeps one "
+                            f"lower-cased folder per code")
+
+
 def write_qlib_dir(panel: pl.DataFrame, folder: str | Path, market: str = "all") -> Path:
-    """Write a panel as a qlib binary folder (float32 fields; days without a row are NaN)."""
+    """Write a panel as a qlib binary folder (float32 fields; days without a row are NaN).
+    Every file is written atomically; the calendar and the instrument list come last."""
     folder = Path(folder)
+    _check_qlib_codes([str(s) for s in panel["symbol"].unique().sort().to_list()], market)
     cal = np.array(panel["date"].unique().sort().to_numpy(), dtype="datetime64[D]")
-    (folder / "calendars").mkdir(parents=True, exist_ok=True)
-    (folder / "instruments").mkdir(parents=True, exist_ok=True)
-    (folder / "calendars" / "day.txt").write_text("\n".join(str(d) for d in cal) + "\n")
     fields = [c for c in _QLIB_WRITE if c in panel.columns]
     inv = {v: k for k, v in _QLIB_FIELDS.items()}
     lines = []
@@ -189,13 +211,13 @@ def write_qlib_dir(panel: pl.DataFrame, folder: str | Path, market: str = "all")
         s0, s1 = int(idx[0]), int(idx[-1])
         lines.append(f"{symbol}\t{cal[s0]}\t{cal[s1]}")
         fdir = folder / "features" / str(symbol).lower()
-        fdir.mkdir(parents=True, exist_ok=True)
         for c in fields:
             vals = np.full(s1 - s0 + 1, np.nan, dtype="<f4")
             vals[idx - s0] = g[c].to_numpy().astype("<f4")
             data = np.concatenate([np.array([s0], dtype="<f4"), vals])
-            data.tofile(fdir / f"{inv.get(c, c)}.day.bin")
-    (folder / "instruments" / f"{market}.txt").write_text("\n".join(lines) + "\n")
+            io.write_bytes(fdir / f"{inv.get(c, c)}.day.bin", data.tobytes())
+    io.write_text(folder / "calendars" / "day.txt", "\n".join(str(d) for d in cal) + "\n")
+    io.write_text(folder / "instruments" / f"{market}.txt", "\n".join(lines) + "\n")
     return folder
 
 
@@ -241,18 +263,36 @@ def adjust_prices(df: pl.DataFrame, source: str) -> pl.DataFrame:
     return df.with_columns(exprs)
 
 
+def adjustment_note(columns: list[str], qlib: bool = False) -> str:
+    """What adjust_prices does with these columns, in words for the import report."""
+    if qlib:
+        return "qlib prices, already adjusted (its factor kept as adj_factor)"
+    if "adj_close" in columns:
+        return "adjusted by Adj Close / Close"
+    if "adj_factor" in columns:
+        return "adjusted by the adj_factor column"
+    return "none found: prices taken as already adjusted"  # no Adj Close, no adj_factor
+
+
 def import_panel(
     path: str | Path,
     *,
     format: Format = "auto",
     market: str = "all",
     inverted: Literal["error", "repair"] = "error",
+    allow_future: bool = False,
     progress: bool = False,
 ) -> tuple[pl.DataFrame, ValidationReport]:
-    """Read, adjust (unless qlib: already adjusted) and validate."""
+    """Read, adjust (unless qlib: already adjusted) and validate; rows dated after today are
+    refused unless `allow_future`."""
     path = Path(path)
     fmt = detect_format(path) if format == "auto" and path.exists() else format
     df = read_any(path, format=fmt, market=market, progress=progress)
+    note = adjustment_note(df.columns, qlib=fmt == "qlib")
     if fmt != "qlib":
         df = adjust_prices(df, str(path))
-    return validate(df, str(path), inverted=inverted)
+    panel, report = validate(df, str(path), inverted=inverted)
+    if not allow_future:
+        refuse_future_rows(panel, str(path))
+    report.adjustment = note
+    return panel, report

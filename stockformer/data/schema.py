@@ -18,6 +18,11 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 # prices that may be repaired from the close when zero or missing
 REPAIRABLE_PRICES: tuple[str, ...] = ("open", "high", "low", "vwap")
+# symbols name files (qlib feature folders, exports): a path separator, a control character,
+# "." or ".." would let a symbol such as ../../etc/passwd reach outside the target folder.
+# One pattern for polars (Rust regex) and Python's re.
+UNSAFE_SYMBOL = r"[/\\\x00-\x1f\x7f]|^\.\.?$"
+UNSAFE_SYMBOL_HELP = "cannot name a file (path separator, control character, '.' or '..')"
 
 DTYPES: dict[str, pl.DataType] = {
     "date": pl.Date(),

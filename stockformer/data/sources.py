@@ -12,7 +12,7 @@ from typing import Literal
 
 import polars as pl
 
-from stockformer.data.loaders import adjust_prices, normalize_columns
+from stockformer.data.loaders import adjust_prices, adjustment_note, normalize_columns
 from stockformer.data.validate import ValidationReport, validate
 from stockformer.errors import SourceError
 
@@ -129,6 +129,8 @@ def fetch(source: Source, symbols: list[str], start: date, end: date) -> pl.Data
 def import_online(
     source: Source, symbols: list[str], start: date, end: date
 ) -> tuple[pl.DataFrame, ValidationReport]:
-    """Download, adjust (yfinance: Adj Close) and validate."""
+    """Download, adjust (yfinance: Adj Close; baostock delivers adjusted prices) and validate."""
     df = fetch(source, symbols, start, end)
-    return validate(adjust_prices(df, source), source)
+    panel, report = validate(adjust_prices(df, source), source)
+    report.adjustment = adjustment_note(df.columns)
+    return panel, report

@@ -1,11 +1,13 @@
 """Validate and clean a panel: reject what cannot be trusted, repair and count what can.
 
-Rejected (one ValidationError line): missing columns, unparseable dates, duplicate
-(date, symbol), non-finite or non-positive close, negative or non-finite other prices,
+Rejected (one ValidationError line): missing columns, a symbol that cannot name a file,
+unparseable dates, duplicate (date, symbol), non-finite or non-positive close, negative or non-finite other prices,
 high < low (as delivered), negative volume.
 Repaired and counted: zero / missing open, high, low, vwap (set to the close), missing volume
 (set to 0), high / low made to bracket open and close, vwap clipped into [low, high].
 Dropped and counted: rows whose prices are all null (vendor "null" rows = missing days).
+Counted, kept: rows with zero volume (suspended or untraded days a user should know about).
+`refuse_future_rows` is the importer's check that no row is dated after today.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from typing import Any, Literal
 
 import polars as pl
 
-from stockformer.data.schema import DTYPES, PRICE_COLUMNS, REPAIRABLE_PRICES, REQUIRED_COLUMNS
+from stockformer.data.schema import (
+    DTYPES,
+    PRICE_COLUMNS,
+    REPAIRABLE_PRICES,
+    REQUIRED_COLUMNS,
+    UNSAFE_SYMBOL,
+    UNSAFE_SYMBOL_HELP,
+)
 from stockformer.errors import ValidationError
 
 _DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%m/%d/%Y", "%d.%m.%Y")
@@ -37,6 +46,8 @@ class ValidationReport:
     dropped: dict[str, int] = field(default_factory=dict)
     gap_days: int = 0  # (date, symbol) pairs missing inside a symbol's listed span
     sorted_input: bool = True
+    zero_volume_rows: int = 0
+    adjustment: str = ""  # how prices were adjusted (set by the importer)
 
     @property
     def repaired_cells(self) -> int:
@@ -129,6 +140,9 @@ def validate(
     bad = df.filter(pl.col("symbol").is_null() | (pl.col("symbol") == ""))
     if bad.height:
         raise _fail(source, "missing symbol", bad)
+    bad = df.filter(pl.col("symbol").str.contains(UNSAFE_SYMBOL))
+    if bad.height:
+        raise _fail(source, f"symbol {bad['symbol'][0]!r} {UNSAFE_SYMBOL_HELP}", bad)
     df = _parse_dates(df, source)
 
     numeric = [c for c in (*PRICE_COLUMNS, "volume", "vwap", "amount", "adj_factor", "market_cap")
@@ -215,6 +229,15 @@ def validate(
     return df, report
 
 
+def refuse_future_rows(df: pl.DataFrame, source: str, today: date | None = None) -> None:
+    """A row dated after today is a vendor or parsing error more often than a plan: refuse it.
+    `df` is a validated panel (sorted, so the example named is the earliest such row)."""
+    today = today or date.today()
+    bad = df.filter(pl.col("date") > today)
+    if bad.height:
+        raise _fail(source, f"rows dated after today ({today})", bad)
+
+
 def _cast_optional(df: pl.DataFrame, source: str) -> pl.DataFrame:
     exprs = []
     for c in ("industry",):
@@ -251,6 +274,7 @@ def _fill_summary(df: pl.DataFrame, report: ValidationReport) -> None:
     report.days = df["date"].n_unique()
     report.start = df["date"].min()
     report.end = df["date"].max()
+    report.zero_volume_rows = int(df.select((pl.col("volume") == 0).sum()).item())
     # gaps: panel days between a symbol's first and last row that it has no row for
     day_idx = df.select(pl.col("date").rank("dense").alias("i"), "symbol")
     span = day_idx.group_by("symbol").agg(
