@@ -10,9 +10,10 @@ from typing import Any
 import polars as pl
 
 from stockformer import io
-from stockformer.config import Config, load_config
+from stockformer.config import Config
 from stockformer.dashboard.paths import safe_child, safe_run_path
 from stockformer.errors import RunError, StockformerError
+from stockformer.run_config import load_run_config
 
 PREDICTION_COLUMNS = ("date", "symbol", "score", "pred_return", "prob_up")
 EQUITY_COLUMNS = ("date", "strategy", "benchmark", "excess")
@@ -94,7 +95,7 @@ def load_run(root: Path, name: str) -> RunInfo:
         if not cfg_path.is_file():
             raise RunError(f"{name}/config.yaml: missing (not a finished run directory)")
         try:
-            info.config = load_config(cfg_path)
+            info.config = load_run_config(path)  # data.path found from any folder
         except StockformerError as err:
             raise RunError(f"{name}/config.yaml: {err}") from None
         metrics_path = safe_child(path, "metrics.json")

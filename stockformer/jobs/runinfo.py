@@ -6,9 +6,10 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stockformer.config import Config, load_config
+from stockformer.config import Config
 from stockformer.errors import CheckpointError, RunError
 from stockformer.io import read_json
+from stockformer.run_config import load_run_config
 from stockformer.train.ensemble import ensemble_size, member_model_paths
 
 TRADE_OUTPUTS = ("regression", "classification", "blend")
@@ -43,7 +44,7 @@ def load_run(path: str | Path) -> RunInfo:
     path = Path(path)
     if not path.is_dir():
         raise RunError(f"{path}: run directory not found")
-    cfg = load_config(path / "config.yaml")
+    cfg = load_run_config(path)  # its data paths absolute, whatever the current folder
     symbols = _read_json(path / "symbols.json", "the model's symbol list")
     if not isinstance(symbols, list) or not symbols or not all(isinstance(s, str) for s in symbols):
         raise RunError(f"{path / 'symbols.json'}: expected a non-empty list of symbols")

@@ -19,7 +19,8 @@ import polars as pl
 from stockformer.config import Config
 from stockformer.errors import RunError
 from stockformer.factors.featureset import FeatureSet
-from stockformer.io import write_json, write_parquet, write_text
+from stockformer.io import write_json, write_parquet
+from stockformer.run_config import save_run_config
 from stockformer.train.metrics import daily_rank_ic, prediction_metrics
 
 log = logging.getLogger(__name__)
@@ -391,7 +392,8 @@ def train_run(
                            ray_address=ray_address, industries=industries)
     # written after fitting: a refused --resume (checkpoint from another config) must leave
     # the run's config and universe as they were
-    write_text(run_dir / "config.yaml", cfg.to_yaml())
+    # input paths stored absolute: the run is read later from folders other than this one
+    stored = save_run_config(run_dir, cfg)
     # the model is tied to this universe and feature order; the daily job checks against them
     write_json(run_dir / "symbols.json", list(fs.symbols))
     write_json(run_dir / "feature_names.json", list(fs.feature_names))
@@ -468,7 +470,7 @@ def train_run(
         "ensemble": n_members,
         "ensemble_members": _member_records(fs, outcomes, trade_output, n_members),
         "data": {
-            "path": cfg.data.path,
+            "path": stored.data.path,
             "stocks": len(fs.symbols),
             "days": len(fs.dates),
             "start": str(fs.dates[0]),
