@@ -8,6 +8,9 @@ configs/small.yaml the fast variant.
 
 from __future__ import annotations
 
+import difflib
+import functools
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -205,27 +208,94 @@ class Config(_Section):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def _format_pydantic(err: PydanticValidationError, source: str) -> str:
+@functools.cache
+def _schema_keys(model: type[BaseModel] = Config, prefix: str = "") -> tuple[str, ...]:
+    """Every dotted key the schema accepts, sections included (train, train.epochs, ...)."""
+    keys: list[str] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        keys.append(key)
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            keys += _schema_keys(field.annotation, f"{key}.")
+    return tuple(keys)
+
+
+def _did_you_mean(dotted: str) -> str:
+    close = difflib.get_close_matches(dotted, _schema_keys(), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _check_override_key(dotted: str, origin: str) -> None:
+    """Refuse an override whose key the schema lacks before it is merged, so the message
+    blames the flag that carried it and suggests the nearest real key."""
+    keys = set(_schema_keys())
+    if dotted in keys:
+        return
+    parts = dotted.split(".")
+    for i in range(1, len(parts)):
+        head = ".".join(parts[:i])
+        if head in keys and not any(k.startswith(f"{head}.") for k in keys):
+            raise ConfigError(f"{origin}: {dotted}: {head} is a value, not a section")
+    raise ConfigError(f"{origin}: unknown key {dotted}{_did_you_mean(dotted)}")
+
+
+def _plain(value: Any) -> bool:
+    """A value YAML's safe loader builds without a tag's help: scalars, dates, lists, maps."""
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return value is None or isinstance(value, (str, int, float, bool, date))
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """`--set key.sub=value` pairs; each value is read as YAML (a number, text, true/false,
+    null, a date, a list); broken YAML or a tag that builds anything else is refused."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set: {item!r}: expected KEY=VALUE, e.g. train.epochs=5")
+        key, text = (part.strip() for part in item.split("=", 1))
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            problem = " ".join(str(getattr(err, "problem", None) or type(err).__name__).split())
+            raise ConfigError(f"--set: {key}: {text!r} is not a valid value ({problem})") from None
+        if not _plain(value):
+            raise ConfigError(f"--set: {key}: {text!r} is not a plain value (a number, text, "
+                              "true/false, null, a date or a list)")
+        out[key] = value
+    return out
+
+
+def _format_pydantic(err: PydanticValidationError, source: str,
+                     origins: Mapping[str, str] | None = None) -> str:
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        why = "unknown key"
+    # a value that came from a flag is the flag's fault, not the config file's
+    for dotted, origin in (origins or {}).items():
+        if key == dotted or key.startswith(f"{dotted}."):
+            source = origin
+    if first["type"] == "extra_forbidden":
+        why = f"unknown key{_did_you_mean(key)}"
     else:
         why = first["msg"]
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return f"{source}: {key}: {why}{more}"
 
 
-def config_from_dict(raw: dict[str, Any] | None, source: str = "config") -> Config:
+def config_from_dict(raw: dict[str, Any] | None, source: str = "config",
+                     origins: Mapping[str, str] | None = None) -> Config:
     try:
         return Config.model_validate(raw or {})
     except PydanticValidationError as err:
-        raise ConfigError(_format_pydantic(err, source)) from None
+        raise ConfigError(_format_pydantic(err, source, origins)) from None
 
 
-def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Config:
-    """Load a YAML config (None = defaults), apply dotted-key overrides, validate."""
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None,
+                origins: Mapping[str, str] | None = None) -> Config:
+    """Load a YAML config (None = defaults), apply dotted-key overrides, validate.
+    `origins` names the flag each override came from (--set, --device...): errors blame it."""
     raw: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
@@ -240,7 +310,9 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: top level must be a mapping of sections")
         raw = loaded or {}
+    blame = {dotted: (origins or {}).get(dotted, "override") for dotted in overrides or {}}
     for dotted, value in (overrides or {}).items():
+        _check_override_key(dotted, blame[dotted])
         node = raw
         *parents, leaf = dotted.split(".")
         for p in parents:
@@ -248,4 +320,4 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
             if not isinstance(node, dict):
                 raise ConfigError(f"{source}: {dotted}: cannot override inside a non-mapping")
         node[leaf] = value
-    return config_from_dict(raw, source)
+    return config_from_dict(raw, source, blame)

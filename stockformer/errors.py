@@ -1,5 +1,8 @@
 """Error types a user can cause. The CLI turns each into one line and exit code 2."""
 
+import errno
+import os
+
 
 class StockformerError(Exception):
     """Base class for every error caused by input, configuration or environment."""
@@ -31,3 +34,23 @@ class ResourceError(StockformerError):
 
 class RunError(StockformerError):
     """A run directory is missing, incomplete or outside the allowed root."""
+
+
+# an OSError with one of these errnos comes from the user's folders or disk, not from a bug
+_ENVIRONMENT_ERRNOS = frozenset(
+    getattr(errno, name) for name in (
+        "EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT", "ENOENT", "ENOTDIR", "EISDIR", "EEXIST",
+        "ENAMETOOLONG", "ELOOP",
+    ) if hasattr(errno, name)
+)
+
+
+def environment_error_line(err: OSError) -> str | None:
+    """One line for a file-system error the user can fix (a read-only or missing folder, a
+    full disk), naming the path; None for any other OSError, which stays a bug to report."""
+    if err.errno not in _ENVIRONMENT_ERRNOS or err.filename is None:
+        return None
+    reason = (err.strerror or os.strerror(err.errno)).lower()
+    hint = (" (choose a writable folder or fix its permissions)"
+            if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else "")
+    return f"{os.fsdecode(err.filename)}: {reason}{hint}"

@@ -4,40 +4,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
-from stockformer.config import Config, load_config
+from stockformer.config import Config, load_config, parse_overrides
 from stockformer.errors import ConfigError
 from stockformer.train.progress import set_quiet
 
 console = Console()
 
 
-def parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    """`key.sub=value` pairs; values parsed as YAML scalars (numbers, bools, null)."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.epochs=5")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 def resolve_config(
     config: Path | None, data: str | None, device: str | None, sets: list[str] | None
 ) -> Config:
     overrides = parse_overrides(sets)
+    origins = dict.fromkeys(overrides, "--set")
     if data:
-        overrides["data.path"] = data
+        overrides["data.path"], origins["data.path"] = data, "--data"
     if device:
-        overrides["train.device"] = device
-    return load_config(config, overrides)
+        overrides["train.device"], origins["train.device"] = device, "--device"
+    return load_config(config, overrides, origins)
 
 
 def print_metrics(run_dir: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from stockformer.errors import ConfigError, StockformerError
+from stockformer.errors import ConfigError, StockformerError, environment_error_line
 
 EXIT_FAILED = 2  # any failure of the job (data, validation, universe, model): one line
 EXIT_LOCKED = 3  # another job holds the lock
@@ -23,6 +23,12 @@ def _parse_day(text: str | None) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise ConfigError(f"--date {text!r}: expected YYYY-MM-DD") from None
+
+
+def _log_hint(err: Exception) -> str:
+    """Where the traceback is, only when the job got as far as writing it to its log."""
+    log_file = getattr(err, "job_log", None)
+    return f" (traceback in {log_file})" if log_file and Path(log_file).is_file() else ""
 
 
 def register(app: typer.Typer) -> None:
@@ -60,8 +66,11 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: {err}", err=True)
             raise SystemExit(EXIT_FAILED) from None
         except Exception as err:
-            typer.echo(f"error: unexpected {type(err).__name__}: {err} (traceback in the "
-                       "output folder's job.log)", err=True)
+            line = environment_error_line(err) if isinstance(err, OSError) else None
+            if line is not None:  # an unwritable or missing folder: the user's to fix
+                typer.echo(f"error: {line}{_log_hint(err)}", err=True)
+                raise SystemExit(EXIT_FAILED) from None
+            typer.echo(f"error: unexpected {type(err).__name__}: {err}{_log_hint(err)}", err=True)
             raise SystemExit(EXIT_UNEXPECTED) from None
         if result.status == "success":
             typer.echo(f"{result.day}: {result.message}")

@@ -88,6 +88,7 @@ def run_job(
                 line = str(err).strip().splitlines()[0] if str(err).strip() else ""
                 message = f"{type(err).__name__}: {line}"
                 log.error("predict %s failed: %s\n%s", day, message, traceback.format_exc())
+                err.job_log = out_dir / LOG_FILE  # the CLI points to the log only once it holds this
                 append_manifest(out_dir, ManifestEntry(
                     date=day, run_id=info.run_id if info else Path(run).name,
                     model_hash=info.model_hash if info else None, data_cutoff=None, rows=0,
