@@ -57,6 +57,15 @@ def dataset(tmp_path: Path, panel: pl.DataFrame, name: str = "data") -> str:
     return str(save_dataset(panel, tmp_path / name))
 
 
+def file_source(tmp_path: Path, stored: pl.DataFrame) -> str:
+    """A drop-folder source config whose store holds `stored`; the drop folder is empty."""
+    save_dataset(stored, tmp_path / "store")
+    (tmp_path / "drop").mkdir()
+    src = tmp_path / "source.yaml"
+    src.write_text("source: file\ndrop_dir: drop\nstore: store\n")
+    return str(src)
+
+
 def predict(run_dir: Path, data: str, out: Path, *extra: str) -> int:
     return main(["predict", "--run", str(run_dir), "--data", data, "--out", str(out), *extra])
 
@@ -98,7 +107,10 @@ def test_non_trading_day_does_nothing(tmp_path, run_dir, market, days, capsys):
     # an exchange holiday (Christmas 2016 observed on Monday 26th) even though data has the day
     assert predict(run_dir, data, out, "--date", "2016-12-26", "--calendar", "XNYS") == 0
     assert "not a trading day on XNYS" in capsys.readouterr().out
-    assert not list(out.glob("*.parquet"))
+    assert not list(out.glob("????-??-??.parquet"))  # no predictions file
+    m = read_manifest(out)  # every attempt is recorded, a no-op included
+    assert m["status"].to_list() == ["holiday", "holiday"]
+    assert m["date"].to_list() == [saturday, date(2016, 12, 26)]
 
 
 def test_rerun_is_idempotent_unless_forced(tmp_path, run_dir, market, days, capsys):
@@ -112,11 +124,11 @@ def test_rerun_is_idempotent_unless_forced(tmp_path, run_dir, market, days, caps
     assert "nothing rewritten" in capsys.readouterr().out
     after = target.stat()
     assert (after.st_ino, after.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
-    assert read_manifest(out).height == 1
+    assert read_manifest(out)["status"].to_list() == ["success", "exists"]  # the no-op too
     assert predict(run_dir, data, out, "--date", day, "--force") == 0
     assert target.stat().st_ino != stat.st_ino  # a new file was renamed into place
     assert target.read_bytes() == before  # same inputs: same bytes
-    assert read_manifest(out)["status"].to_list() == ["success", "success"]
+    assert read_manifest(out)["status"].to_list() == ["success", "exists", "success"]
 
 
 def test_crash_before_rename_leaves_previous_output(tmp_path, run_dir, market, days, monkeypatch):
@@ -168,30 +180,72 @@ def test_data_source_failure_is_one_line_logged_and_recorded(tmp_path, run_dir, 
 def test_file_drop_is_an_incremental_source(tmp_path, run_dir, market, days, capsys):
     """The store holds data up to d0; new days arrive as files in the drop folder."""
     d0, d1, d2 = days[-3], days[-2], days[-1]
-    save_dataset(market.filter(pl.col("date") <= d0), tmp_path / "store")
-    drop = tmp_path / "drop"
-    drop.mkdir()
-    src = tmp_path / "source.yaml"
-    src.write_text("source: file\ndrop_dir: drop\nstore: store\n")
+    src, drop = file_source(tmp_path, market.filter(pl.col("date") <= d0)), tmp_path / "drop"
     out = tmp_path / "pred"
     # the day's file has not arrived yet: a failure, not a silent stale prediction
-    assert predict(run_dir, str(src), out, "--date", d1.isoformat()) == 2
+    assert predict(run_dir, src, out, "--date", d1.isoformat()) == 2
     assert "has not delivered" in capsys.readouterr().err
     # a long file with d1 (plus an already stored day, ignored) lands in the drop folder
     market.filter(pl.col("date").is_in([d0, d1])).write_csv(drop / f"{d1}.csv")
-    assert predict(run_dir, str(src), out, "--date", d1.isoformat()) == 0
+    assert predict(run_dir, src, out, "--date", d1.isoformat()) == 0
     stored = pl.read_parquet(tmp_path / "store" / "panel.parquet")
     assert stored["date"].max() == d1 and stored.height == market.filter(pl.col("date") <= d1).height
     market.filter(pl.col("date") == d2).write_parquet(drop / f"{d2}.parquet")
-    assert predict(run_dir, str(src), out, "--date", d2.isoformat()) == 0
+    assert predict(run_dir, src, out, "--date", d2.isoformat()) == 0
     assert pl.read_parquet(tmp_path / "store" / "panel.parquet")["date"].max() == d2
     # a bad file in the drop (high < low) fails validation with the file named
     bad = market.filter(pl.col("date") == d2).with_columns(
         pl.col("date").dt.offset_by("1d"), (pl.col("high") * 2).alias("low"))
     bad.write_csv(drop / "zz_bad.csv")
-    assert predict(run_dir, str(src), out, "--date", (d2 + timedelta(1)).isoformat()) == 2
+    assert predict(run_dir, src, out, "--date", (d2 + timedelta(1)).isoformat()) == 2
     assert "zz_bad.csv" in capsys.readouterr().err
     assert read_manifest(out)["status"].to_list() == ["failed", "success", "success", "failed"]
+
+
+def test_partial_delivery_does_not_block_the_day(tmp_path, run_dir, market, days, capsys):
+    """10 of 30 stocks arrive for d1: the job fails without storing them; the complete file
+    for d1 arrives later and the day is predicted (before: stored, then 'universe changed'
+    on every rerun, --force included)."""
+    d0, d1 = days[-3], days[-2]
+    src, drop = file_source(tmp_path, market.filter(pl.col("date") <= d0)), tmp_path / "drop"
+    out = tmp_path / "pred"
+    day1 = market.filter(pl.col("date") == d1)
+    day1.head(10).write_csv(drop / f"{d1}-a-partial.csv")
+    assert predict(run_dir, src, out, "--date", d1.isoformat()) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{d1} is not stored" in err
+    assert pl.read_parquet(tmp_path / "store" / "panel.parquet")["date"].max() == d0
+    day1.write_csv(drop / f"{d1}-b-full.csv")
+    assert predict(run_dir, src, out, "--date", d1.isoformat(), "--force") == 0
+    stored = pl.read_parquet(tmp_path / "store" / "panel.parquet")
+    assert stored.filter(pl.col("date") == d1).height == day1.height
+    assert predict(run_dir, src, out, "--date", d1.isoformat()) == 0  # a no-op rerun
+    assert read_manifest(out)["status"].to_list() == ["failed", "success", "exists"]
+
+
+def test_a_partial_day_already_stored_is_filled_by_the_full_file(tmp_path, run_dir, market, days):
+    """A store left with a partial day (by an older version) takes the day's full file."""
+    d1 = days[-2]
+    day1 = market.filter(pl.col("date") == d1)
+    src = file_source(tmp_path, pl.concat([market.filter(pl.col("date") < d1), day1.head(10)]))
+    day1.write_csv(tmp_path / "drop" / f"{d1}.csv")
+    out = tmp_path / "pred"
+    assert predict(run_dir, src, out, "--date", d1.isoformat()) == 0
+    assert read_manifest(out)["message"][0].endswith(f"data: {day1.height - 10} new rows")
+    stored = pl.read_parquet(tmp_path / "store" / "panel.parquet")
+    assert stored.filter(pl.col("date") == d1).height == day1.height
+
+
+@pytest.mark.parametrize("calendar", [[], ["--calendar", "XNYS"]])
+def test_date_before_the_data_begins_says_so(tmp_path, run_dir, market, days, capsys,
+                                             calendar):
+    out = tmp_path / "pred"
+    early = days[0] - timedelta(days=20)  # a weekday, a trading day on XNYS
+    assert predict(run_dir, dataset(tmp_path, market), out, "--date", early.isoformat(),
+                   *calendar) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {early} is before the data begins ({days[0]}): nothing to predict from"
+    assert read_manifest(out)["status"].to_list() == ["failed"]
 
 
 def test_past_date_reproduces_the_stored_file_byte_for_byte(tmp_path, run_dir, market, days):

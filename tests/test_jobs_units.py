@@ -191,3 +191,107 @@ def test_online_source_is_incremental_and_failures_surface(tmp_path, monkeypatch
     calls.clear()
     monkeypatch.setattr(sources, "import_online", fake)
     assert update_store(load_source_config(cfg), days[-1]).new_rows == 0 and calls == []
+
+
+def _drop_source(tmp_path, market, stored_through):
+    """A file source whose store holds the market up to `stored_through`; its drop is empty."""
+    from stockformer.data.store import save_dataset
+
+    save_dataset(market.filter(pl.col("date") <= stored_through), tmp_path / "store")
+    (tmp_path / "drop").mkdir()
+    cfg = tmp_path / "src.yaml"
+    cfg.write_text("source: file\ndrop_dir: drop\nstore: store\n")
+    return load_source_config(cfg)
+
+
+def _coverage(symbols, share=0.5):
+    """A stand-in for the run's coverage check: refuse a day with under `share` of `symbols`."""
+    from stockformer.jobs.daily import UniverseError
+
+    def accept(day, present):
+        if len(present & set(symbols)) < share * len(symbols):
+            raise UniverseError(f"only {len(present)} stocks trade on {day}")
+    return accept
+
+
+def test_partial_delivery_is_staged_checked_and_not_committed(tmp_path):
+    from stockformer.data.store import load_panel
+    from stockformer.data.synthetic import generate_market
+    from stockformer.jobs.daily import UniverseError
+    from stockformer.jobs.update import update_store
+
+    market = generate_market(stocks=12, days=40, seed=1)
+    days = market["date"].unique().sort().to_list()
+    syms = market["symbol"].unique().sort().to_list()
+    d0, d1, d2 = days[-3:]
+    scfg = _drop_source(tmp_path, market, d0)
+    drop = tmp_path / "drop"
+    day1 = market.filter(pl.col("date") == d1)
+    day1.filter(pl.col("symbol").is_in(syms[:3])).write_csv(drop / f"{d1}-part.csv")
+    with pytest.raises(UniverseError, match=f"{d1} is not stored"):
+        update_store(scfg, d1, accept=_coverage(syms))
+    assert load_panel(tmp_path / "store")["date"].max() == d0  # the store did not move
+    # the complete file arrives (named so it sorts after the partial one): the day is taken
+    day1.write_csv(drop / f"{d1}-full.csv")
+    upd = update_store(scfg, d1, accept=_coverage(syms))
+    stored = load_panel(tmp_path / "store")
+    assert upd.new_rows == day1.height == stored.filter(pl.col("date") == d1).height
+    assert stored.height == market.filter(pl.col("date") <= d1).height
+    # a partial day after the predicted one stays out, silently for an earlier --date
+    market.filter((pl.col("date") == d2) & pl.col("symbol").is_in(syms[:2])).write_csv(
+        drop / f"{d2}.csv")
+    assert update_store(scfg, d1, accept=_coverage(syms)).new_rows == 0
+    assert load_panel(tmp_path / "store")["date"].max() == d1
+
+
+def test_gap_free_commit_and_a_stored_partial_day_is_filled(tmp_path):
+    from stockformer.data.store import load_panel, save_dataset
+    from stockformer.data.synthetic import generate_market
+    from stockformer.jobs.daily import UniverseError
+    from stockformer.jobs.update import update_store
+
+    market = generate_market(stocks=12, days=40, seed=2)
+    days = market["date"].unique().sort().to_list()
+    syms = market["symbol"].unique().sort().to_list()
+    d0, d1, d2, d3 = days[-4:]
+    scfg = _drop_source(tmp_path, market, d0)
+    drop = tmp_path / "drop"
+    # d1 complete, d2 partial, d3 complete: d1 is stored, d2 and (to stay gap-free) d3 are not
+    market.filter(pl.col("date") == d1).write_csv(drop / "a.csv")
+    market.filter((pl.col("date") == d2) & pl.col("symbol").is_in(syms[:4])).write_csv(
+        drop / "b.csv")
+    market.filter(pl.col("date") == d3).write_csv(drop / "c.csv")
+    with pytest.raises(UniverseError, match=f"{d2} is not stored"):
+        update_store(scfg, d3, accept=_coverage(syms))
+    assert load_panel(tmp_path / "store")["date"].max() == d1
+    # a store that already holds a partial day (written by an older version) is filled in
+    partial = market.filter((pl.col("date") < d2) | (
+        (pl.col("date") == d2) & pl.col("symbol").is_in(syms[:4])))
+    save_dataset(partial, tmp_path / "store")
+    market.filter(pl.col("date") == d2).write_csv(drop / "b.csv")
+    upd = update_store(scfg, d3, accept=_coverage(syms))
+    on = market.filter(pl.col("date") >= d2)
+    assert upd.new_rows == on.height - partial.filter(pl.col("date") == d2).height
+    assert load_panel(tmp_path / "store").equals(market.filter(pl.col("date") <= d3).select(
+        load_panel(tmp_path / "store").columns))
+
+
+def test_first_fill_keeps_history_before_later_listings(tmp_path):
+    """An empty store's first fill holds years where later listings have no rows: only the
+    predicted day onwards is checked, so that history is stored."""
+    from stockformer.data.store import load_panel
+    from stockformer.data.synthetic import generate_market
+    from stockformer.jobs.update import update_store
+
+    market = generate_market(stocks=12, days=40, seed=3)
+    days = market["date"].unique().sort().to_list()
+    syms = market["symbol"].unique().sort().to_list()
+    # 8 of the 12 stocks list on day 20: the first 20 days cover a third of the universe
+    listed = market.filter((pl.col("date") >= days[20]) | pl.col("symbol").is_in(syms[:4]))
+    (tmp_path / "drop").mkdir()
+    listed.write_csv(tmp_path / "drop" / "history.csv")
+    cfg = tmp_path / "src.yaml"
+    cfg.write_text("source: file\ndrop_dir: drop\nstore: store\n")
+    upd = update_store(load_source_config(cfg), days[-1], accept=_coverage(syms))
+    assert upd.new_rows == listed.height
+    assert load_panel(tmp_path / "store").height == listed.height

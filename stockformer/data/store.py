@@ -1,9 +1,13 @@
-"""A dataset on disk: `panel.parquet` + `meta.json` (source, size, date range, report, fingerprint)."""
+"""A dataset on disk: `panel.parquet` + `meta.json` (source, size, date range, report, fingerprint).
+
+The two files are written one after the other (panel first), each atomically; meta.json's
+fingerprint (the panel's sha256) tells on load whether a crash fell between the two writes.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,18 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _describe(panel: pl.DataFrame) -> dict[str, Any]:
+    """What meta.json says about the panel itself."""
+    return {
+        "stocks": panel["symbol"].n_unique() if panel.height else 0,
+        "days": panel["date"].n_unique() if panel.height else 0,
+        "rows": panel.height,
+        "start": panel["date"].min() if panel.height else None,
+        "end": panel["date"].max() if panel.height else None,
+        "columns": panel.columns,
+    }
 
 
 def save_dataset(
@@ -45,12 +61,7 @@ def save_dataset(
     io.atomic_write(target, _write)
     info: dict[str, Any] = {
         "source": (report.source if report else None),
-        "stocks": panel["symbol"].n_unique() if panel.height else 0,
-        "days": panel["date"].n_unique() if panel.height else 0,
-        "rows": panel.height,
-        "start": panel["date"].min() if panel.height else None,
-        "end": panel["date"].max() if panel.height else None,
-        "columns": panel.columns,
+        **_describe(panel),
         "report": report.to_dict() if report else None,
         "fingerprint": fingerprint["sha256"],
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -69,7 +80,28 @@ def load_meta(path: str | Path) -> dict[str, Any]:
         meta_path = path.with_name(META_FILE)
     else:
         raise DataError(f"{path}: no such dataset directory")
-    return io.read_json(meta_path, DataError, "not found (not a dataset directory?)", dict)
+    meta = io.read_json(meta_path, DataError, "not found (not a dataset directory?)", dict)
+    return _matching_panel(meta, meta_path.with_name(PANEL_FILE))
+
+
+def _matching_panel(meta: dict[str, Any], panel_path: Path) -> dict[str, Any]:
+    """`meta` when it describes the panel on disk; otherwise (a crash after the panel's write,
+    before the meta's) the panel's own size and dates replace the stale ones, with a warning."""
+    if not panel_path.is_file() or "fingerprint" not in meta:
+        return meta
+    sha = file_sha256(panel_path)
+    if meta["fingerprint"] == sha:
+        return meta
+    try:
+        panel = pl.read_parquet(panel_path)
+    except (OSError, pl.exceptions.PolarsError) as err:
+        raise DataError(f"{panel_path}: cannot read ({err})") from None
+    # the dates as meta.json holds them (ISO text), whether read back or re-read
+    fresh = {k: v.isoformat() if isinstance(v, date) else v for k, v in _describe(panel).items()}
+    return {**meta, **fresh, "report": None, "fingerprint": sha,
+            "warning": f"{panel_path.with_name(META_FILE).name} described an older "
+                       f"{PANEL_FILE} (a write was interrupted); size and dates re-read from "
+                       "the panel, its validation report is unknown"}
 
 
 def load_panel(path: str | Path) -> pl.DataFrame:

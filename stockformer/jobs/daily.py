@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class UniverseError(StockformerError):
-    """Too few of the run's stocks trade on the day: the data feed's universe changed."""
+    """Too few of the run's stocks trade on the day: a partial delivery or a new universe."""
 
 
 @dataclass
@@ -51,6 +51,28 @@ class DayPrediction:
         if self.missing:
             parts.append(f"{len(self.missing)} run stocks without data today: {few(self.missing)}")
         return "; ".join(parts)
+
+
+def require_not_before_start(panel: pl.DataFrame, day: date) -> None:
+    """A date before the data's first day is a mistake in --date, not a late delivery."""
+    first = panel["date"].min() if panel.height else None
+    if first is not None and day < first:
+        raise DataError(f"{day} is before the data begins ({first}): nothing to predict from")
+
+
+def check_coverage(info: RunInfo, day: date, symbols: set[str]) -> list[str]:
+    """The run's stocks without a row on `day`; UniverseError when fewer than
+    job.min_coverage of the run's universe have one (a partial delivery or a new universe)."""
+    missing = sorted(set(info.symbols) - symbols)
+    n_run = len(info.symbols)
+    covered = n_run - len(missing)
+    need = info.cfg.job.min_coverage
+    if covered == 0 or covered < need * n_run:
+        raise UniverseError(
+            f"only {covered} of the run's {n_run} stocks trade on {day} (needs {need:.0%}; "
+            f"missing e.g. {', '.join(missing[:3])}): an incomplete delivery, or the universe "
+            "changed (then retrain the model on the new universe)")
+    return missing
 
 
 def lookback_days(info: RunInfo) -> int:
@@ -163,24 +185,16 @@ def predict_day(
     from stockformer.train.run import ensemble_trade_score
 
     cfg = info.cfg
+    require_not_before_start(panel, day)
     panel = panel.filter(pl.col("date") <= day)  # nothing after the day, ever
     today = panel.filter(pl.col("date") == day)
     if today.height == 0:
-        last = panel["date"].max() if panel.height else None
-        raise DataError(f"no rows for {day} in the data (it ends {last}): the source has not "
-                        "delivered this trading day yet")
-    universe = set(info.symbols)
+        raise DataError(f"no rows for {day} in the data (it ends {panel['date'].max()}): the "
+                        "source has not delivered this trading day yet")
     today_syms = set(today.get_column("symbol").to_list())
-    skipped_new = sorted(today_syms - universe)
-    missing = sorted(universe - today_syms)
+    skipped_new = sorted(today_syms - set(info.symbols))
+    missing = check_coverage(info, day, today_syms)
     panel_u = panel.filter(pl.col("symbol").is_in(info.symbols))
-    n_run = len(info.symbols)
-    covered = n_run - len(missing)
-    if covered == 0 or covered < cfg.job.min_coverage * n_run:
-        raise UniverseError(
-            f"only {covered} of the run's {n_run} stocks trade on {day} (needs "
-            f"{cfg.job.min_coverage:.0%}): the universe changed, e.g. missing "
-            f"{', '.join(missing[:3])}; retrain the model on the new universe")
 
     fs = build_day_features(info, panel_u, day)
     outs = _model_outputs(info, fs, device)

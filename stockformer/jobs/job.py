@@ -1,6 +1,7 @@
 """The daily prediction job: calendar check, lock, idempotence, data update, predict, write,
-manifest. Every failure is logged with its traceback to <out>/job.log and recorded in the
-manifest as `failed` before it propagates (the CLI turns it into one line and a non-zero exit).
+manifest. Every attempt that gets the lock is recorded in the manifest, a no-op (holiday,
+exists) included. Every failure is logged with its traceback to <out>/job.log and recorded as
+`failed` before it propagates (the CLI turns it into one line and a non-zero exit).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class JobResult:
     csv: Path | None = None
     rows: int = 0
     wall_seconds: float = 0.0
+    data_cutoff: date | None = None
 
 
 def _file_logger(out_dir: Path) -> logging.Handler:
@@ -82,7 +84,13 @@ def run_job(
             try:
                 if run_error is not None:
                     raise run_error
-                return _locked(info, data, out_dir, day, force, cal, device, started)
+                result = _locked(info, data, out_dir, day, force, cal, device)
+                result.wall_seconds = time.perf_counter() - started
+                _record(out_dir, info, result)
+                if result.status == "success":
+                    log.info("predict %s ok in %.1fs: %s -> %s", day, result.wall_seconds,
+                             result.message, result.parquet)
+                return result
             except Exception as err:
                 wall = time.perf_counter() - started
                 line = str(err).strip().splitlines()[0] if str(err).strip() else ""
@@ -103,9 +111,17 @@ def run_job(
         handler.close()
 
 
-def _locked(info, data, out_dir: Path, day: date, force: bool, cal: str, device: str,
-            started: float) -> JobResult:
-    from stockformer.jobs.daily import predict_day
+def _record(out_dir: Path, info, result: JobResult) -> None:
+    """The manifest line of an attempt that ran to its end: success, or a no-op."""
+    append_manifest(out_dir, ManifestEntry(
+        date=result.day, run_id=info.run_id, model_hash=info.model_hash,
+        data_cutoff=result.data_cutoff, rows=result.rows, wall_seconds=result.wall_seconds,
+        status=result.status, generated_at=datetime.now(), message=result.message))
+
+
+def _locked(info, data, out_dir: Path, day: date, force: bool, cal: str,
+            device: str) -> JobResult:
+    from stockformer.jobs.daily import check_coverage, predict_day, require_not_before_start
     from stockformer.jobs.update import load_data
 
     if cal != "data" and not is_trading_day(day, cal):
@@ -117,8 +133,11 @@ def _locked(info, data, out_dir: Path, day: date, force: bool, cal: str, device:
         msg = f"{target} exists: nothing rewritten (use --force to recompute)"
         log.info(msg)
         return JobResult("exists", day, msg, parquet=target, csv=target.with_suffix(".csv"))
-    upd = load_data(data, day)
+    # stage, check, commit: a new day enters the store only when enough of the run's stocks
+    # have it, so a partial delivery never blocks the day's later, fuller one
+    upd = load_data(data, day, accept=lambda d, symbols: check_coverage(info, d, symbols))
     panel = upd.panel
+    require_not_before_start(panel, day)
     if cal == "data" and panel.filter(panel["date"] == day).height == 0 \
             and (panel.height == 0 or panel["date"].max() > day):
         msg = f"{day} is not a trading day in the data ({upd.origin}): nothing to do"
@@ -128,13 +147,8 @@ def _locked(info, data, out_dir: Path, day: date, force: bool, cal: str, device:
     pred = predict_day(info, panel, day, previous, device=device)
     pred.previous_date = prev_day
     parquet, csv = write_outputs(out_dir, day, pred.table)
-    wall = time.perf_counter() - started
     summary = pred.summary()
     if upd.new_rows:
         summary += f"; data: {upd.new_rows} new rows"
-    append_manifest(out_dir, ManifestEntry(
-        date=day, run_id=info.run_id, model_hash=info.model_hash, data_cutoff=pred.data_cutoff,
-        rows=pred.table.height, wall_seconds=wall, status="success", generated_at=datetime.now(),
-        message=summary))
-    log.info("predict %s ok in %.1fs: %s -> %s", day, wall, summary, parquet)
-    return JobResult("success", day, summary, parquet, csv, pred.table.height, wall)
+    return JobResult("success", day, summary, parquet, csv, pred.table.height,
+                     data_cutoff=pred.data_cutoff)

@@ -1,4 +1,4 @@
-"""predictions/manifest.parquet: one line per job attempt (success or failure).
+"""predictions/manifest.parquet: one line per job attempt (success, failure or a no-op).
 
 The manifest is rewritten atomically (read, append, temp + rename) under the job lock, so a
 crash leaves the previous manifest. Generation times live here, never in the predictions files.
@@ -21,7 +21,7 @@ MANIFEST_SCHEMA: dict[str, pl.DataType] = {
     "data_cutoff": pl.Date(),
     "rows": pl.Int64(),
     "wall_seconds": pl.Float64(),
-    "status": pl.Utf8(),  # success | failed
+    "status": pl.Utf8(),  # success | failed | exists | holiday (the last two: nothing to do)
     "generated_at": pl.Datetime("us"),
     "message": pl.Utf8(),
 }

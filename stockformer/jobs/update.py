@@ -1,5 +1,7 @@
 """--data for the daily job: a dataset directory (used as is) or a source config YAML whose
-store is updated incrementally (only days after the last stored date) before predicting.
+store is updated before predicting: stage the rows the store lacks, check each new day (the
+job's coverage check), then commit the days that pass; a refused day stays out of the store
+and is staged again on the next run, so a later, fuller delivery of it is taken.
 
 Source config: {source: yfinance | baostock | file, symbols: [...], drop_dir: ..., store: data/x}.
 `file` reads a drop folder where new long-format CSV/Parquet files with new days appear.
@@ -8,6 +10,7 @@ Source config: {source: yfinance | baostock | file, symbols: [...], drop_dir: ..
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,11 +21,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from stockformer.errors import ConfigError, DataError, SourceError
+from stockformer.errors import ConfigError, DataError, SourceError, StockformerError
 
 log = logging.getLogger(__name__)
 
 DROP_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+DayCheck = Callable[[date, set[str]], object]  # (day, its symbols) -> raises to refuse the day
 
 
 class SourceConfig(BaseModel):
@@ -80,8 +84,9 @@ def _stored(store: Path) -> pl.DataFrame | None:
     return load_panel(store) if (store / "panel.parquet").is_file() else None
 
 
-def _read_drop(drop_dir: Path, after: date | None) -> pl.DataFrame | None:
-    """Rows dated after `after` from every CSV/Parquet file in the drop folder (name order)."""
+def _read_drop(drop_dir: Path) -> pl.DataFrame | None:
+    """Every row of every CSV/Parquet file in the drop folder, read in name order; a (date,
+    symbol) delivered twice (a partial file, then the complete one) is taken from the later file."""
     from stockformer.data.loaders import import_panel
 
     if not drop_dir.is_dir():
@@ -94,11 +99,12 @@ def _read_drop(drop_dir: Path, after: date | None) -> pl.DataFrame | None:
             part, _ = import_panel(f)  # read + adjust + validate, as `data import` does
         except (OSError, pl.exceptions.PolarsError) as err:
             raise SourceError(f"{f}: cannot read ({type(err).__name__}: {err})") from None
-        if after is not None:
-            part = part.filter(pl.col("date") > after)
         if part.height:
             frames.append(part)
-    return pl.concat(frames, how="diagonal_relaxed") if frames else None
+    if not frames:
+        return None
+    rows = pl.concat(frames, how="diagonal_relaxed")
+    return rows.unique(["date", "symbol"], keep="last", maintain_order=True)
 
 
 def _fetch_online(scfg: SourceConfig, start: date, end: date) -> pl.DataFrame | None:
@@ -113,45 +119,95 @@ def _fetch_online(scfg: SourceConfig, start: date, end: date) -> pl.DataFrame | 
     return frame if frame.height else None
 
 
-def update_store(scfg: SourceConfig, until: date) -> DataUpdate:
-    """Append the source's days after the last stored date (up to `until`), validate, save."""
+def _unstored(rows: pl.DataFrame, old: pl.DataFrame | None) -> pl.DataFrame:
+    """The rows whose (date, symbol) the store lacks: new days, and the stocks missing from a
+    stored day (a fuller delivery of a partial day). Stored rows are never rewritten."""
+    if old is None or old.height == 0:
+        return rows
+    return rows.join(old.select("date", "symbol"), on=["date", "symbol"], how="anti")
+
+
+def _stage(scfg: SourceConfig, old: pl.DataFrame | None, until: date) -> pl.DataFrame | None:
+    """The source's rows that the store lacks; nothing is written here."""
+    last = old["date"].max() if old is not None and old.height else None
+    if scfg.source == "file":
+        new = _read_drop(Path(scfg.drop_dir or ""))
+    else:
+        start = last + timedelta(days=1) if last is not None else scfg.start
+        if start is None:
+            raise ConfigError(f"{scfg.store}: the store is empty; set `start:` in the source "
+                              "config (the first day to download)")
+        new = _fetch_online(scfg, start, until) if start <= until else None
+    if new is not None and scfg.symbols:
+        new = new.filter(pl.col("symbol").is_in(scfg.symbols))
+    return None if new is None else _unstored(new, old)
+
+
+def _days_to_check(staged: pl.DataFrame, last: date | None, until: date) -> list[date]:
+    """The staged days after the store's last day. A first fill is checked from the day being
+    predicted on: its older history predates stocks that listed later."""
+    days = sorted(d for d in staged["date"].unique().to_list() if last is None or d > last)
+    if last is None:
+        upto = [d for d in days if d <= until]
+        days = [d for d in days if d >= upto[-1]] if upto else days
+    return days
+
+
+def _accepted(staged: pl.DataFrame, old: pl.DataFrame | None, accept: DayCheck,
+              until: date) -> tuple[pl.DataFrame, tuple[date, StockformerError] | None]:
+    """The staged rows up to the first new day that `accept` refuses, and that refusal: the
+    store stays gap-free, and the refused day is staged again on the next run."""
+    last = old["date"].max() if old is not None and old.height else None
+    for day in _days_to_check(staged, last, until):
+        symbols = set(staged.filter(pl.col("date") == day)["symbol"].to_list())
+        try:
+            accept(day, symbols)
+        except StockformerError as err:
+            log.warning("data: %s not stored (nor any later day): %s", day, err)
+            return staged.filter(pl.col("date") < day), (day, err)
+    return staged, None
+
+
+def update_store(scfg: SourceConfig, until: date, accept: DayCheck | None = None) -> DataUpdate:
+    """Stage the source's rows the store lacks, check each new day with `accept` (the job's
+    coverage check), then commit the days that pass. A refused day on or before `until`
+    raises, after the days before it are committed."""
     from stockformer.data.store import save_dataset
     from stockformer.data.validate import validate
 
     store = Path(scfg.store)
     old = _stored(store)
-    last = old["date"].max() if old is not None and old.height else None
-    if scfg.source == "file":
-        new = _read_drop(Path(scfg.drop_dir or ""), last)
+    staged = _stage(scfg, old, until)
+    refused = None
+    if staged is not None and staged.height and accept is not None:
+        staged, refused = _accepted(staged, old, accept, until)
+    if staged is not None and staged.height:
+        combined = staged if old is None else pl.concat([old, staged], how="diagonal_relaxed")
+        panel, report = validate(combined, source=f"{store} + new {scfg.source} rows")
+        save_dataset(panel, store, report=report,
+                     meta={"source": scfg.source, "updated_through": panel["date"].max()})
+        log.info("data: %d new rows from %s (store %s now ends %s)", staged.height,
+                 scfg.source, store, panel["date"].max())
+        update = DataUpdate(panel, int(staged.height), str(store))
     else:
-        start = last + timedelta(days=1) if last is not None else scfg.start
-        if start is None:
-            raise ConfigError(f"{store}: the store is empty; set `start:` in the source config "
-                              "(the first day to download)")
-        new = _fetch_online(scfg, start, until) if start <= until else None
-        if new is not None and last is not None:
-            new = new.filter(pl.col("date") > last)
-    if new is not None and scfg.symbols:
-        new = new.filter(pl.col("symbol").is_in(scfg.symbols))
-    if new is None or new.height == 0:
-        if old is None:
-            raise SourceError(f"{scfg.source}: delivered no rows and the store {store} is empty")
-        return DataUpdate(old, 0, str(store))
-    combined = new if old is None else pl.concat([old, new], how="diagonal_relaxed")
-    panel, report = validate(combined, source=f"{store} + new {scfg.source} rows")
-    save_dataset(panel, store, report=report,
-                 meta={"source": scfg.source, "updated_through": panel["date"].max()})
-    log.info("data: %d new rows from %s (store %s now ends %s)", new.height, scfg.source, store,
-             panel["date"].max())
-    return DataUpdate(panel, int(new.height), str(store))
+        update = DataUpdate(old, 0, str(store)) if old is not None else None
+    if refused is not None and refused[0] <= until:
+        day, err = refused
+        raise type(err)(f"{err}; {day} is not stored: the next run reads it again, so a "
+                        "fuller delivery is taken") from None
+    if update is None:
+        raise SourceError(f"{scfg.source}: delivered no rows to store and the store {store} "
+                          "is empty")
+    return update
 
 
-def load_data(data: str | Path, until: date) -> DataUpdate:
-    """The panel for the job: update a source config's store, or read a dataset directory."""
+def load_data(data: str | Path, until: date, accept: DayCheck | None = None) -> DataUpdate:
+    """The panel for the job: update a source config's store (new days checked with `accept`),
+    or read a dataset directory as it is."""
     from stockformer.data.store import load_panel
 
     if is_source_config(data):
-        return update_store(load_source_config(data), until)
+        return update_store(load_source_config(data), until, accept)
     path = Path(data)
     if not path.exists():
         raise DataError(f"{path}: no such dataset directory or source config")
