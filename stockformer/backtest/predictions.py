@@ -1,4 +1,10 @@
-"""Read and check prediction tables: Parquet / CSV (date, symbol, score) or qlib's pred.pkl."""
+"""Read and check prediction tables, ours or another tool's, in three layouts:
+- long Parquet / CSV: date, symbol, score[, pred_return, prob_up] (common aliases such as
+  datetime / instrument / ticker accepted);
+- qlib's pred.pkl: a pandas DataFrame indexed by (datetime, instrument) with a `score` column;
+- wide Parquet / CSV: a date column and one score column per symbol (a blank or NaN cell = no
+  score).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,16 @@ from pathlib import Path
 
 import polars as pl
 
+from stockformer.data.schema import canonical_name
 from stockformer.errors import DataError
 
 OPTIONAL = ("pred_return", "prob_up")
+# pandas writes an unnamed index (a wide table's dates) to Parquet under this name
+_PANDAS_INDEX = "__index_level_0__"
 
 
 def load_predictions(path: str | Path) -> pl.DataFrame:
-    """Load predictions from .parquet, .csv or a qlib pred.pkl (MultiIndex datetime/instrument).
+    """Load predictions from .parquet, .csv (long or wide) or a qlib pred.pkl.
 
     pred.pkl is read with pandas.read_pickle, which can run code: only for files the user names.
     """
@@ -24,7 +33,7 @@ def load_predictions(path: str | Path) -> pl.DataFrame:
         if suffix == ".parquet":
             frame = pl.read_parquet(path)
         elif suffix == ".csv":
-            frame = pl.read_csv(path, try_parse_dates=True)
+            frame = _read_csv(path)
         elif suffix in (".pkl", ".pickle"):
             frame = _read_qlib_pickle(path)
         else:
@@ -33,7 +42,46 @@ def load_predictions(path: str | Path) -> pl.DataFrame:
         raise
     except Exception as err:  # corrupt files surface as one line
         raise DataError(f"{path}: cannot read predictions ({type(err).__name__}: {err})") from None
-    return check_predictions(frame, str(path))
+    return check_predictions(long_form(frame, str(path)), str(path))
+
+
+def _key_names(columns: list[str]) -> dict[str, str]:
+    """Renames of vendor spellings of the two key columns (datetime, instrument, ticker...)."""
+    renames: dict[str, str] = {}
+    for col in columns:
+        key = canonical_name(col)
+        if key in ("date", "symbol") and col != key and key not in columns \
+                and key not in renames.values():
+            renames[col] = key
+    return renames
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
+    # symbols stay text: 000001 must not become the number 1
+    header = pl.read_csv(path, n_rows=0).columns
+    text = {c: pl.Utf8 for c in header if canonical_name(c) == "symbol"}
+    return pl.read_csv(path, try_parse_dates=True, schema_overrides=text)
+
+
+def long_form(frame: pl.DataFrame, source: str = "predictions") -> pl.DataFrame:
+    """Key columns under their canonical names; a wide table (a date column, one column per
+    symbol, no symbol / score column) unpivoted to date, symbol, score."""
+    if _PANDAS_INDEX in frame.columns and "date" not in frame.columns:
+        frame = frame.rename({_PANDAS_INDEX: "date"})
+    frame = frame.rename(_key_names(frame.columns))
+    if "symbol" in frame.columns or "score" in frame.columns or "date" not in frame.columns:
+        return frame  # long (check_predictions names what is missing)
+    symbols = [c for c in frame.columns if c != "date"]
+    if not symbols:
+        raise DataError(f"{source}: a date column but no symbol or score columns")
+    for col in symbols:
+        try:
+            frame = frame.with_columns(pl.col(col).cast(pl.Float64))
+        except Exception:
+            raise DataError(f"{source}: wide table column {col!r} is not numeric scores") from None
+    wide = frame.unpivot(index="date", on=symbols, variable_name="symbol", value_name="score")
+    # pandas writes a wide table's empty cells as NaN: in this layout, both mean "no score"
+    return wide.filter(pl.col("score").is_not_null() & pl.col("score").is_not_nan())
 
 
 def _read_qlib_pickle(path: Path) -> pl.DataFrame:
@@ -74,6 +122,8 @@ def check_predictions(frame: pl.DataFrame, source: str = "predictions") -> pl.Da
             pl.col("score").cast(pl.Float64),
         ] + [pl.col(c).cast(pl.Float64) for c in OPTIONAL if c in frame.columns]
         out = frame.select(cols)
+        # an optional column without one number (an empty prob_up) is as good as absent
+        out = out.drop([c for c in OPTIONAL if c in out.columns and not out[c].is_finite().any()])
     except Exception as err:
         raise DataError(f"{source}: column types not usable ({type(err).__name__})") from None
     nulls = out.filter(pl.col("date").is_null() | pl.col("symbol").is_null())

@@ -1,4 +1,5 @@
-"""backtest_run: backtest the predictions of a run directory with its saved configuration."""
+"""backtest_run: backtest the predictions of a run directory with its saved configuration;
+backtest_external: another tool's predictions on a dataset, into a new runs/<id>-external/."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from stockformer.backtest.output import write_backtest
 from stockformer.backtest.predictions import load_predictions
 from stockformer.config import load_config
 from stockformer.errors import DataError, RunError
-from stockformer.io import read_json
+from stockformer.io import read_json, write_parquet
+from stockformer.run_config import save_run_config
+
+EXTERNAL_NAME = "external"  # run folders of outside predictions: runs/<stamp>-external
 
 
 def latest_run(runs_dir: str | Path) -> Path:
@@ -76,3 +80,36 @@ def backtest_run(
     # the run's own warnings (metrics.json) describe its own predictions, not a --predictions file
     write_backtest(result, run_dir / "backtest", None if predictions else run_warnings(run_dir))
     return result
+
+
+def external_run_dir(runs_dir: str | Path) -> Path:
+    """A new, empty runs_dir/<stamp>-external/ folder (the training runs' naming)."""
+    from stockformer.config import Config
+    from stockformer.train.run import new_run_dir
+
+    return new_run_dir(Config(name=EXTERNAL_NAME), runs_dir)
+
+
+def backtest_external(
+    predictions: str | Path,
+    data: str | Path,
+    overrides: dict[str, Any] | None = None,
+    *,
+    runs_dir: str | Path = "runs",
+) -> tuple[Path, BacktestResult]:
+    """Backtest a predictions file (long, wide or qlib pred.pkl) on a dataset, without a training
+    run. Everything is read and computed before the folder is made, so bad input leaves nothing;
+    the folder then holds config.yaml (input paths absolute), predictions.parquet and backtest/."""
+    cfg = load_config(None, {**(overrides or {}), "name": EXTERNAL_NAME, "data.path": str(data)})
+    preds = load_predictions(predictions)
+    from stockformer.data.store import load_panel
+
+    panel = load_panel(cfg.data.path)
+    bench = load_benchmark(cfg.backtest.benchmark) if cfg.backtest.benchmark else None
+    result = run_backtest(preds, panel, cfg.backtest, bench)
+    result.summary["settings"]["predictions_file"] = str(Path(predictions).resolve())
+    run_dir = external_run_dir(runs_dir)
+    save_run_config(run_dir, cfg)
+    write_parquet(run_dir / "predictions.parquet", preds)
+    write_backtest(result, run_dir / "backtest")
+    return run_dir, result
