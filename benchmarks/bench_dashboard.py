@@ -73,7 +73,7 @@ def main() -> None:
         rows.append(("read equity.parquet", t))
         eq = pl.read_parquet(run / "backtest" / "equity.parquet")
         t, _ = _timed(
-            lambda: (analytics.drawdown(eq), analytics.monthly_returns(eq), analytics.rolling_sharpe(eq))
+            lambda: (analytics.drawdown(eq), analytics.monthly_returns(eq), analytics.rolling_sharpe(eq, days_per_year=238))
         )
         rows.append(("drawdown + monthly + rolling Sharpe", t))
         t, _ = _timed(lambda: pl.read_parquet(root / "data" / "panel.parquet"))

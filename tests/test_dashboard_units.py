@@ -83,7 +83,7 @@ def _equity(values):
 def test_drawdown_and_rolling_sharpe():
     eq = _equity([1.0, 1.2, 0.9, 1.3, 1.04])
     assert analytics.drawdown(eq)["drawdown"].to_list() == pytest.approx([0, 0, -0.25, 0, -0.2])
-    rs = analytics.rolling_sharpe(eq, window=3)["rolling_sharpe"]
+    rs = analytics.rolling_sharpe(eq, window=3, days_per_year=252)["rolling_sharpe"]
     r = np.array([0.2, -0.25, 1.3 / 0.9 - 1])
     assert rs[3] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(252))
     assert rs[0] is None

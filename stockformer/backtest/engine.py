@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from stockformer.backtest import annualization
 from stockformer.backtest.costs import CostModel, limit_grid, resolve_costs
 from stockformer.backtest.kernel import MODE_DROPOUT, MODE_TARGET, simulate, top_candidates
 from stockformer.backtest.market import Market, build_market, dense_columns, fill_arrays
@@ -134,8 +135,12 @@ def simulate_inputs(sim: SimInputs, cfg: BacktestConfig, costs: CostModel, weigh
     )
 
 
-def equal_weight_benchmark(close: np.ndarray) -> np.ndarray:
-    """Curve of the daily equal-weight mean return of stocks that traded on both days."""
+def equal_weight_benchmark(close: np.ndarray, universe: np.ndarray | None = None) -> np.ndarray:
+    """Curve of the daily equal-weight mean return of stocks that traded on both days;
+    `universe` (bool [N]) keeps only the stocks the model scored, so a run over 50 stocks of an
+    88-stock panel is measured against those 50, not against stocks it could never pick."""
+    if universe is not None:
+        close = close[:, universe]
     with np.errstate(invalid="ignore", divide="ignore"):
         r = close[1:] / close[:-1] - 1.0
     ok = np.isfinite(r)
@@ -220,15 +225,24 @@ def run_backtest(
     panel: pl.DataFrame,
     cfg: BacktestConfig,
     benchmark: pl.DataFrame | None = None,
+    *,
+    market: str | None = None,
+    calendar: str | None = None,
 ) -> BacktestResult:
+    """market: the data's declared market (dataset meta.json); calendar: the configured trading
+    calendar. With the cost preset they decide the days per year (backtest/annualization.py)."""
     predictions = check_predictions(predictions)
     costs = resolve_costs(cfg.costs)
-    sim, market, scores, info = prepare(predictions, panel, cfg, costs)
+    sim, grid, scores, info = prepare(predictions, panel, cfg, costs)
     pos, cash, value, tday, tsym, tqty, tpx, tcomm, tstamp, tslip = simulate_inputs(sim, cfg, costs)
 
     init = float(cfg.initial_cash)
     strat = value / init
-    bench = index_benchmark(benchmark, sim.dates) if benchmark is not None else equal_weight_benchmark(sim.close)
+    universe = np.isfinite(scores).any(axis=0)  # every stock the predictions scored
+    if benchmark is not None:
+        bench = index_benchmark(benchmark, sim.dates)
+    else:
+        bench = equal_weight_benchmark(sim.close, universe)
     dates_pl = pl.Series("date", sim.dates).cast(pl.Date)
     equity = pl.DataFrame(
         {"date": dates_pl, "strategy": strat, "benchmark": bench, "excess": strat - bench}
@@ -241,10 +255,15 @@ def run_backtest(
     # turnover denominator: the portfolio value at the previous close
     val_before = np.concatenate([[init], value[:-1]])
     cost_paid = float(tcomm.sum() + tstamp.sum() + tslip.sum())
-    summary = portfolio_metrics(strat, bench, traded, val_before, cost_paid, init)
+    annual = annualization.decide(cfg.costs.preset, market, calendar)
+    summary = portfolio_metrics(strat, bench, traded, val_before, cost_paid, init,
+                                annual["days_per_year"])
+    start, end = sim.dates[0].astype(object), sim.dates[-1].astype(object)
+    annual["caveat"] = annualization.short_period_caveat(start, end, summary["days"])
+    summary["annualization"] = annual
     summary["trades"] = int(len(tqty))
     pred_metrics, daily = _prediction_section(
-        market, scores, info["extra_grids"], info["fill_price_grid"], sim.window, cfg.topk
+        grid, scores, info["extra_grids"], info["fill_price_grid"], sim.window, cfg.topk
     )
     summary["prediction"] = pred_metrics
     summary["settings"] = {
@@ -252,7 +271,8 @@ def run_backtest(
         "costs_resolved": costs.to_dict(),
         "start": str(sim.dates[0]),
         "end": str(sim.dates[-1]),
-        "stocks": len(sim.symbols),
+        "stocks": int(universe.sum()),
+        "panel_stocks": len(sim.symbols),
         "benchmark_source": "index" if benchmark is not None else "equal_weight_universe",
         "unknown_symbol_rows": info["unknown_symbol_rows"],
         "after_panel_rows": info["after_panel_rows"],

@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from stockformer.backtest.annualization import market_at
 from stockformer.backtest.engine import BacktestResult, run_backtest
 from stockformer.backtest.output import write_backtest
 from stockformer.backtest.predictions import load_predictions
@@ -76,7 +77,8 @@ def backtest_run(
 
     panel = load_panel(data or cfg.data.path)
     bench = load_benchmark(cfg.backtest.benchmark) if cfg.backtest.benchmark else None
-    result = run_backtest(preds, panel, cfg.backtest, bench)
+    result = run_backtest(preds, panel, cfg.backtest, bench,
+                          market=market_at(data or cfg.data.path), calendar=cfg.job.calendar)
     # the run's own warnings (metrics.json) describe its own predictions, not a --predictions file
     write_backtest(result, run_dir / "backtest", None if predictions else run_warnings(run_dir))
     return result
@@ -106,7 +108,8 @@ def backtest_external(
 
     panel = load_panel(cfg.data.path)
     bench = load_benchmark(cfg.backtest.benchmark) if cfg.backtest.benchmark else None
-    result = run_backtest(preds, panel, cfg.backtest, bench)
+    result = run_backtest(preds, panel, cfg.backtest, bench,
+                          market=market_at(cfg.data.path), calendar=cfg.job.calendar)
     result.summary["settings"]["predictions_file"] = str(Path(predictions).resolve())
     run_dir = external_run_dir(runs_dir)
     save_run_config(run_dir, cfg)

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import polars as pl
 
+from stockformer.backtest.performance import drawdown_curve
+from stockformer.backtest.periods import monthly_returns as monthly_returns  # one definition
 from stockformer.train import metrics as m
-
-TRADING_DAYS = 252
 
 
 def daily_returns(equity: pl.DataFrame, column: str = "strategy") -> pl.Series:
@@ -18,36 +18,19 @@ def daily_returns(equity: pl.DataFrame, column: str = "strategy") -> pl.Series:
 
 def drawdown(equity: pl.DataFrame, column: str = "strategy") -> pl.DataFrame:
     """Fraction below the running peak (0 at a new high, negative below it)."""
-    value = equity[column]
-    return pl.DataFrame({"date": equity["date"], "drawdown": value / value.cum_max() - 1.0})
+    value = equity[column].to_numpy().astype(np.float64)
+    return pl.DataFrame({"date": equity["date"], "drawdown": drawdown_curve(value)})
 
 
-def monthly_returns(equity: pl.DataFrame, column: str = "strategy") -> pl.DataFrame:
-    """Compounded return per calendar month: columns year, month, ret."""
-    frame = equity.select("date", column).sort("date")
-    # each month's return is its last value over the previous month's last value
-    last = (
-        frame.group_by_dynamic("date", every="1mo")
-        .agg(pl.col(column).last().alias("close"))
-        .sort("date")
-    )
-    first_value = float(frame[column][0]) if frame.height else float("nan")
-    prev = last["close"].shift(1).fill_null(first_value)
-    return pl.DataFrame(
-        {
-            "year": last["date"].dt.year(),
-            "month": last["date"].dt.month(),
-            "ret": last["close"] / prev - 1.0,
-        }
-    )
-
-
-def rolling_sharpe(equity: pl.DataFrame, window: int = 63, column: str = "strategy") -> pl.DataFrame:
-    """Annualised Sharpe of daily returns over a trailing window (no risk-free rate)."""
+def rolling_sharpe(
+    equity: pl.DataFrame, window: int = 63, column: str = "strategy", *, days_per_year: int
+) -> pl.DataFrame:
+    """Annualised Sharpe of daily returns over a trailing window (no risk-free rate);
+    days_per_year: the run's own number (backtest.annualization.days_per_year(summary))."""
     ret = daily_returns(equity, column)
     mean = ret.rolling_mean(window)
     std = ret.rolling_std(window)
-    sharpe = (mean / std * math.sqrt(TRADING_DAYS)).fill_nan(None)
+    sharpe = (mean / std * math.sqrt(days_per_year)).fill_nan(None)
     return pl.DataFrame({"date": equity["date"], "rolling_sharpe": sharpe})
 
 

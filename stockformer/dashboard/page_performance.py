@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from stockformer.backtest import annualization
 from stockformer.dashboard import analytics, charts, loaders
 from stockformer.dashboard.format import SUMMARY_KEYS, flat_settings, metrics_table
 from stockformer.dashboard.runs import RunInfo, run_warnings
@@ -38,6 +39,8 @@ def show_equity(name: str, equity, summary: dict, key: str = "perf") -> None:
     """Equity chart, summary table, drawdown, monthly heatmap and rolling Sharpe."""
     st.plotly_chart(charts.equity_figure(equity), key=f"{key}_equity")
     st.table(metrics_table({name: summary}, SUMMARY_KEYS))
+    if note := annualization.caveat(summary):
+        st.warning(note)
     left, right = st.columns(2)
     with left:
         st.plotly_chart(charts.drawdown_figure(analytics.drawdown(equity)), key=f"{key}_dd")
@@ -45,10 +48,11 @@ def show_equity(name: str, equity, summary: dict, key: str = "perf") -> None:
         # a short backtest still gets a curve: default to half its length, at least 20 days
         default = max(20, min(63, equity.height // 2))
         window = st.slider("Rolling Sharpe window (days)", 20, 252, default, key=f"{key}_window")
-        st.plotly_chart(
-            charts.line_figure(analytics.rolling_sharpe(equity, window), "rolling_sharpe", "Rolling Sharpe"),
-            key=f"{key}_sharpe",
-        )
+        # annualised with the run's own days per year (238 A-shares, 252 US), as its summary
+        sharpe = analytics.rolling_sharpe(equity, window,
+                                          days_per_year=annualization.days_per_year(summary))
+        st.plotly_chart(charts.line_figure(sharpe, "rolling_sharpe", "Rolling Sharpe"),
+                        key=f"{key}_sharpe")
     st.plotly_chart(charts.monthly_heatmap(analytics.monthly_returns(equity)), key=f"{key}_monthly")
 
 

@@ -3,33 +3,35 @@ its slice of the one out-of-sample backtest."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from stockformer.backtest.performance import DAYS_PER_YEAR, max_drawdown
-from stockformer.io import write_text
+from stockformer.backtest.annualization import days_per_year
+from stockformer.backtest.performance import daily_returns, max_drawdown, sharpe
+from stockformer.errors import RunError
+from stockformer.io import read_json, write_text
 
 
-def _slice_stats(eq: np.ndarray, bench: np.ndarray) -> dict[str, float]:
+def _slice_stats(eq: np.ndarray, bench: np.ndarray, days: int) -> dict[str, float]:
+    """days: the trading days per year the whole backtest was annualised with."""
     if len(eq) < 2:
         return {k: float("nan") for k in ("total_return", "excess_return", "sharpe", "max_drawdown")}
-    r = eq[1:] / eq[:-1] - 1.0
-    std = r.std(ddof=1) if len(r) > 1 else float("nan")
     return {
         "total_return": float(eq[-1] / eq[0] - 1.0),
         "excess_return": float(eq[-1] / eq[0] - bench[-1] / bench[0]),
-        "sharpe": float(r.mean() / std * np.sqrt(DAYS_PER_YEAR)) if std and std > 0 else float("nan"),
-        "max_drawdown": float(max_drawdown(eq / eq[0])),
+        "sharpe": sharpe(daily_returns(eq), days),
+        "max_drawdown": max_drawdown(eq),
     }
 
 
 def window_table(run_dir: str | Path) -> pl.DataFrame:
     """One row per window; written to run_dir/backtest/windows.csv."""
     run_dir = Path(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = read_json(run_dir / "metrics.json", RunError, kind=dict)
+    # the backtest's own annualisation (summary.json), so the windows read the same number
+    days = days_per_year(read_json(run_dir / "backtest" / "summary.json", RunError, kind=dict))
     equity = pl.read_parquet(run_dir / "backtest" / "equity.parquet").sort("date")
     dates = equity.get_column("date")
     rows = []
@@ -41,7 +43,7 @@ def window_table(run_dir: str | Path) -> pl.DataFrame:
         i0 = int(np.searchsorted(d, start, side="left"))
         i1 = min(int(np.searchsorted(d, end, side="right")), len(d) - 1)
         sel = equity.slice(i0, max(i1 - i0 + 1, 0))
-        stats = _slice_stats(sel["strategy"].to_numpy(), sel["benchmark"].to_numpy())
+        stats = _slice_stats(sel["strategy"].to_numpy(), sel["benchmark"].to_numpy(), days)
         rows.append({
             "window": w["window"], "test_start": w["test_start"], "test_end": w["test_end"],
             "ic": w["test"]["ic"], "rank_ic": w["test"]["rank_ic"], "accuracy": w["test"]["accuracy"],
