@@ -1,5 +1,5 @@
 """Streamlit strategy dashboard: run browser, performance, signal quality, holdings,
-latest picks and backtest re-runs. `app.py` at the repo root calls `main()`."""
+a per-stock drilldown, latest picks and backtest re-runs. `app.py` at the repo root calls `main()`."""
 
 from __future__ import annotations
 

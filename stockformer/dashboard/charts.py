@@ -6,6 +6,7 @@ import calendar
 
 import plotly.graph_objects as go
 import polars as pl
+from plotly.subplots import make_subplots
 
 _LAYOUT = dict(margin=dict(l=40, r=20, t=40, b=30), hovermode="x unified", height=360)
 
@@ -17,17 +18,22 @@ def _fig(title: str) -> go.Figure:
 
 
 def equity_figure(equity: pl.DataFrame, title: str = "Equity vs benchmark") -> go.Figure:
-    fig = _fig(title)
+    """Strategy and benchmark on top; the excess below on its own axis, whose scale (a few
+    per cent around 0) would otherwise flatten the equity curves."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3],
+                        vertical_spacing=0.05)
     dates = equity["date"].to_list()
-    for col, name in (("strategy", "strategy"), ("benchmark", "benchmark"), ("excess", "excess")):
-        fig.add_trace(
-            go.Scatter(
-                x=dates, y=equity[col].to_list(), name=name, mode="lines",
-                line=dict(dash="dot") if col == "excess" else None,
-            )
-        )
-    fig.update_xaxes(rangeslider_visible=True)
-    fig.update_yaxes(title="value (start = 1.0)")
+    for col in ("strategy", "benchmark"):
+        fig.add_trace(go.Scatter(x=dates, y=equity[col].to_list(), name=col, mode="lines"), row=1, col=1)
+    fig.add_trace(
+        go.Scatter(x=dates, y=equity["excess"].to_list(), name="excess", mode="lines",
+                   fill="tozeroy", line=dict(dash="dot")),
+        row=2, col=1,
+    )
+    fig.update_layout(title=title, **{**_LAYOUT, "height": 480})
+    fig.update_xaxes(rangeslider_visible=True, rangeslider_thickness=0.06, row=2, col=1)
+    fig.update_yaxes(title="value (start = 1.0)", row=1, col=1)
+    fig.update_yaxes(title="excess", zeroline=True, row=2, col=1)
     return fig
 
 
@@ -83,4 +89,48 @@ def quantile_figure(values: list[float]) -> go.Figure:
     fig.add_trace(go.Bar(x=[f"Q{i + 1}" for i in range(len(values))], y=values, name="return"))
     fig.update_layout(hovermode="closest")
     fig.update_yaxes(tickformat=".3%")
+    return fig
+
+
+_MARKS = {  # trade kind -> legend name, marker
+    "entry": ("entry", dict(symbol="triangle-up", size=11, color="#2ca02c")),
+    "exit": ("exit", dict(symbol="triangle-down", size=11, color="#d62728")),
+    "resize": ("resize", dict(symbol="circle-open", size=7, color="#7f7f7f")),
+}
+
+
+def stock_figure(symbol: str, price: pl.DataFrame, marks: pl.DataFrame, scores: pl.DataFrame) -> go.Figure:
+    """A stock's price with the strategy's entries, exits and resizes on it (at their fill
+    prices), and below it the stock's score, its daily rank in the hover."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4],
+                        vertical_spacing=0.06)
+    if price.height:
+        fig.add_trace(go.Scatter(x=price["date"].to_list(), y=price["close"].to_list(), name="price",
+                                 mode="lines"), row=1, col=1)
+    kinds = marks.with_columns(
+        pl.when(pl.col("kind").is_in(["add", "trim"])).then(pl.lit("resize")).otherwise(pl.col("kind")).alias("mark")
+    )
+    for mark, (name, marker) in _MARKS.items():
+        rows = kinds.filter(pl.col("mark") == mark)
+        if rows.height:
+            fig.add_trace(
+                go.Scatter(
+                    x=rows["date"].to_list(), y=rows["price"].to_list(), name=name, mode="markers",
+                    marker=marker, customdata=rows.select("side", "shares", "held").rows(),
+                    hovertemplate="%{customdata[0]} %{customdata[1]:,.0f} at %{y:.4g}"
+                                  "<br>held after: %{customdata[2]:,.0f}",
+                ),
+                row=1, col=1,
+            )
+    fig.add_trace(
+        go.Scatter(
+            x=scores["date"].to_list(), y=scores["score"].to_list(), name="score", mode="lines",
+            customdata=scores.select("rank", "stocks").rows(),
+            hovertemplate="%{y:.4f} (rank %{customdata[0]} of %{customdata[1]})",
+        ),
+        row=2, col=1,
+    )
+    fig.update_layout(title=f"{symbol}: price with the strategy's trades, and its score", **{**_LAYOUT, "height": 520})
+    fig.update_yaxes(title="price", row=1, col=1)
+    fig.update_yaxes(title="score", row=2, col=1)
     return fig

@@ -14,12 +14,16 @@ from stockformer.dashboard import (
     page_rerun,
     page_runs,
     page_signal,
+    page_stock,
 )
 from stockformer.dashboard.paths import Locations, parse_locations, safe_run_path
 from stockformer.dashboard.runs import RunInfo
 from stockformer.errors import RunError
 
-PAGES = ("Runs", "Performance", "Signal quality", "Holdings & trades", "Latest picks", "Re-run backtest")
+PAGES = (
+    "Runs", "Performance", "Signal quality", "Holdings & trades", "Stock drilldown", "Latest picks",
+    "Re-run backtest",
+)
 
 
 def empty_state(locs: Locations) -> None:
@@ -86,5 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         page_signal.render(selected, locs.runs_root)
     elif page == "Holdings & trades":
         page_holdings.render(selected[0])
+    elif page == "Stock drilldown":
+        page_stock.render(selected[0])
     else:
         page_rerun.render(selected[0])

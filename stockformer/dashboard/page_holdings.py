@@ -8,6 +8,7 @@ import streamlit as st
 
 from stockformer.dashboard import analytics, charts, loaders
 from stockformer.dashboard.runs import RunInfo
+from stockformer.dashboard.tables import for_display
 from stockformer.errors import StockformerError
 
 
@@ -25,7 +26,7 @@ def render(run: RunInfo) -> None:
         day = st.select_slider("Day", options=days, value=days[-1], key="holdings_day")
         held = positions.filter(pl.col("date") == day).sort("weight", descending=True)
         st.markdown(f"**{held.height} positions on {day}**, gross value {held['value'].sum():,.0f}")
-        st.dataframe(held.to_pandas(), hide_index=True, width="stretch")
+        st.dataframe(for_display(held), hide_index=True, width="stretch")
         st.plotly_chart(
             charts.line_figure(analytics.turnover(positions), "turnover", "Turnover (one-way, per day)"),
             key="holdings_turnover",
@@ -40,7 +41,7 @@ def render(run: RunInfo) -> None:
         f"**{shown.height} trades**, commission {costs[0]:,.0f}, stamp duty {costs[1]:,.0f}, "
         f"slippage {costs[2]:,.0f}"
     )
-    st.dataframe(shown.to_pandas(), hide_index=True, width="stretch")
+    st.dataframe(for_display(shown), hide_index=True, width="stretch")
     st.download_button(
         "Download trades (CSV)",
         data=shown.write_csv(),

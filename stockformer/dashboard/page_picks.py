@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from stockformer.dashboard.picks import is_stale, last_trading_day, latest_picks
+from stockformer.dashboard.tables import for_display
 from stockformer.errors import StockformerError
 
 
@@ -41,7 +42,7 @@ def render(folder: Path, now: datetime | None = None, close_at: str = "16:30", c
             f"Stale: these picks use data up to {cutoff}, older than the last trading day "
             f"{last_trading_day(now, at, calendar)}. Check the daily job."
         )
-    frame = picks.frame.to_pandas()
+    frame = for_display(picks.frame)
     st.dataframe(
         frame,
         hide_index=True,

@@ -10,6 +10,7 @@ import streamlit as st
 from stockformer.dashboard import analytics, charts, loaders
 from stockformer.dashboard.format import SIGNAL_KEYS, fmt, metrics_table
 from stockformer.dashboard.runs import RunInfo, run_warnings
+from stockformer.dashboard.tables import for_display
 from stockformer.errors import StockformerError
 from stockformer.train.metrics import accuracy_text
 
@@ -82,4 +83,4 @@ def _comparisons(selected: list[RunInfo], runs_root: Path) -> None:
             st.subheader("Model comparison (stockformer compare)")
             shown = True
         st.caption(f"{name}: {path.name}")
-        st.dataframe(frame.to_pandas(), hide_index=True, width="stretch")
+        st.dataframe(for_display(frame), hide_index=True, width="stretch")
