@@ -182,6 +182,12 @@ def register(app: typer.Typer) -> None:
             f"Sharpe {s['sharpe']:.2f}, max drawdown {s['max_drawdown']:.2%}, "
             f"excess (ann.) {s['excess_annualized_return']:.2%}, turnover {s['turnover']:.2f}"
         )
+        from rich.markup import escape
+
+        from stockformer.backtest.annualization import caveat
+
+        if note := caveat(s):  # a short test period: say what the annualised figures are worth
+            console.print(f"[bold yellow]caveat:[/] {escape(note)}")
         console.rule("4/4 daily job: picks for the day after the last date")
         last = load_panel(cfg.data.path).get_column("date").max()
         job = run_job(run_dir, cfg.data.path, out=cfg.job.out, day=last, force=True, calendar="data")

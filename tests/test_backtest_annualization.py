@@ -105,3 +105,18 @@ def test_long_period_has_no_caveat(tmp_path):
     run, result = _xnys_run(tmp_path, days=260)  # 260 calendar days of rows: over six months
     assert annualization.caveat(result.summary) is None
     assert "under six months" not in (run / "backtest" / "report.html").read_text()
+
+
+def test_cli_summary_states_the_basis_and_the_caveat(tmp_path, capsys):
+    from stockformer.cli import main
+
+    run, _ = _xnys_run(tmp_path / "long", days=260)
+    assert main(["backtest", "--run", str(run)]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps the caption
+    assert "annualised with 252 trading days a year" in out and "caveat" not in out
+    assert "%" in out  # the shared formatter: returns as percentages
+
+    short, _ = _xnys_run(tmp_path / "short", days=40)
+    assert main(["backtest", "--run", str(short)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "caveat: Short test period" in out and "under six months" in out

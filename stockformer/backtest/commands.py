@@ -13,18 +13,26 @@ from stockformer.errors import ConfigError, DataError
 
 
 def _summary_table(result, out_dir: Path):
+    from rich.markup import escape
+
+    from stockformer.backtest import annualization
+    from stockformer.backtest.formatting import fmt
+
     s = result.summary
     table = Table(title=f"Backtest ({out_dir})")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("total_return", "annualized_return", "sharpe", "max_drawdown",
-                "excess_annualized_return", "information_ratio", "turnover", "cost_paid", "win_rate"):
-        v = s.get(key)
-        table.add_row(key, f"{v:,.4f}" if isinstance(v, float) else str(v))
+    for key in ("total_return", "annualized_return", "sharpe", "sortino", "calmar", "max_drawdown",
+                "excess_annualized_return", "information_ratio", "alpha", "beta", "turnover",
+                "cost_paid", "win_rate"):
+        table.add_row(key, fmt(key, s.get(key)))
     pred = s.get("prediction", {})
     for key in ("ic", "rank_ic", "icir", "rank_icir"):
-        v = pred.get(key)
-        table.add_row(f"prediction.{key}", f"{v:.4f}" if isinstance(v, float) else str(v))
+        table.add_row(f"prediction.{key}", fmt(key, pred.get(key)))
+    # the basis of every annualised row, and the warning when the period is too short for it
+    table.caption = f"annualised with {annualization.days_per_year(s)} trading days a year"
+    if note := annualization.caveat(s):
+        table.caption += f"\n[bold yellow]caveat:[/] {escape(note)}"
     return table
 
 

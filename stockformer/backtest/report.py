@@ -48,7 +48,7 @@ _YEARLY = {
 _STYLE = (
     "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}"
     "th,td{border:1px solid #ccc;padding:2px 8px}td.num{text-align:right}th{background:#f3f3f3}"
-    ".box{padding:0.6em 1em;margin:1em 0}"
+    ".warning,.caveat{padding:0.6em 1em;margin:1em 0}"
     ".warning{border:2px solid #c60;background:#fff3e0;color:#7a3a00}"
     ".caveat{border:2px solid #b08900;background:#fffbe6;color:#5c4700}"
 )
@@ -58,7 +58,7 @@ def _box(kind: str, title: str, lines: list[str]) -> str:
     if not lines:
         return ""
     items = "".join(f"<li>{html.escape(str(w))}</li>" for w in lines)
-    return f"<div class='box {kind}'><strong>{title}</strong><ul>{items}</ul></div>"
+    return f"<div class='{kind}'><strong>{title}</strong><ul>{items}</ul></div>"
 
 
 def _accuracy_cell(pred: dict) -> str:
