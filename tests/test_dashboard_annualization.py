@@ -47,3 +47,30 @@ def test_rolling_sharpe_uses_the_stored_days_and_the_caveat_shows(tmp_path, monk
     r = strat[1:] / strat[:-1] - 1.0
     last = r[-window:]
     assert shown[-1] == pytest.approx(last.mean() / last.std(ddof=1) * np.sqrt(238), rel=1e-6)
+
+
+def test_rerun_annualises_like_the_stored_backtest(tmp_path):
+    """A re-run with other settings decides the days per year from the same inputs (here the
+    dataset's meta.json says XNYS; the cost preset is the A-share default)."""
+    import datetime as dt
+
+    from backtest_helpers import random_panel, random_predictions
+
+    from stockformer.config import BacktestConfig
+    from stockformer.dashboard import loaders
+    from stockformer.dashboard.runs import load_run
+    from stockformer.data.store import save_dataset
+
+    panel = random_panel(days=60, stocks=8, seed=3, limit_flags=False, start=dt.date(2022, 1, 3))
+    save_dataset(panel, tmp_path / "data", meta={"calendar": "XNYS"})
+    run = tmp_path / "runs" / "us"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"data:\n  path: {tmp_path / 'data'}\n")
+    write_json(run / "metrics.json", {"test": {"ic": 0.0}, "validation": {"ic": 0.0}})
+    preds = random_predictions(panel, 1)
+    preds.with_columns(pred_return=pl.col("score"), prob_up=pl.lit(0.5)).write_parquet(
+        run / "predictions.parquet")
+    info = load_run(tmp_path / "runs", "us")
+    assert info.error is None, info.error
+    result = loaders.rerun(info, BacktestConfig(topk=3))
+    assert result["summary"]["annualization"]["days_per_year"] == 252

@@ -113,13 +113,15 @@ def signal(info: RunInfo) -> tuple[pl.DataFrame, list[float]]:
 
 @st.cache_data(ttl=_TTL, show_spinner="Re-running the backtest...", max_entries=32)
 def _rerun(
-    pred_path: str, pred_mtime: float, panel_path: str, panel_mtime: float, cfg_json: str
+    pred_path: str, pred_mtime: float, panel_path: str, panel_mtime: float, cfg_json: str,
+    market: str | None = None, calendar: str | None = None,
 ) -> dict[str, Any]:
     from stockformer.dashboard.rerun import rerun_backtest
 
     preds = _table(pred_path, pred_mtime, ARTIFACTS["predictions.parquet"])
     cfg = BacktestConfig.model_validate_json(cfg_json)
-    return rerun_backtest(preds, _panel(panel_path, panel_mtime), cfg)
+    return rerun_backtest(preds, _panel(panel_path, panel_mtime), cfg, market=market,
+                          calendar=calendar)
 
 
 def rerun(info: RunInfo, cfg: BacktestConfig) -> dict[str, Any]:
@@ -127,5 +129,8 @@ def rerun(info: RunInfo, cfg: BacktestConfig) -> dict[str, Any]:
     assert info.config is not None
     pred = info.path / "predictions.parquet"
     data_path = info.config.data.path
-    return _rerun(str(pred), mtime_of(pred), data_path, mtime_of(panel_file(data_path)), cfg.model_dump_json())
+    from stockformer.backtest.annualization import market_at
+
+    return _rerun(str(pred), mtime_of(pred), data_path, mtime_of(panel_file(data_path)),
+                  cfg.model_dump_json(), market_at(data_path), info.config.job.calendar)
 

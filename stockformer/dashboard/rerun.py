@@ -25,8 +25,13 @@ def _backtest_function(name: str):
     return None
 
 
-def rerun_backtest(predictions: pl.DataFrame, panel: pl.DataFrame, cfg: BacktestConfig) -> dict[str, Any]:
-    """equity / positions / trades / summary of `run_backtest` as plain picklable values."""
+def rerun_backtest(
+    predictions: pl.DataFrame, panel: pl.DataFrame, cfg: BacktestConfig,
+    *, market: str | None = None, calendar: str | None = None,
+) -> dict[str, Any]:
+    """equity / positions / trades / summary of `run_backtest` as plain picklable values;
+    market / calendar: the dataset's declared market and the run's job.calendar, so the re-run
+    annualises as the stored backtest did."""
     run_backtest = _backtest_function("run_backtest")
     if run_backtest is None:
         raise RunError(
@@ -37,7 +42,7 @@ def rerun_backtest(predictions: pl.DataFrame, panel: pl.DataFrame, cfg: Backtest
     loader = _backtest_function("load_benchmark")
     if cfg.benchmark and loader is not None:
         benchmark = loader(cfg.benchmark)
-    result = run_backtest(predictions, panel, cfg, benchmark)
+    result = run_backtest(predictions, panel, cfg, benchmark, market=market, calendar=calendar)
     return {
         "equity": result.equity,
         "positions": result.positions,
