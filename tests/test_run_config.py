@@ -104,3 +104,11 @@ def test_dashboard_started_elsewhere_draws_the_daily_ic_of_an_older_run(old_run,
     assert not at.exception, [e.value for e in at.exception]
     assert not [i.value for i in at.info if "unavailable" in i.value]
     assert len(at.get("plotly_chart")) == 3  # daily IC, accuracy over time, quantiles
+
+
+def test_backtest_of_an_older_run_from_another_folder(old_run):
+    from stockformer.backtest import backtest_run
+
+    result = backtest_run(old_run)
+    assert result.equity.height > 10
+    assert (old_run / "backtest" / "summary.json").is_file()

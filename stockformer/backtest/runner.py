@@ -15,7 +15,7 @@ from stockformer.backtest.predictions import load_predictions
 from stockformer.config import load_config
 from stockformer.errors import DataError, RunError
 from stockformer.io import read_json, write_parquet
-from stockformer.run_config import save_run_config
+from stockformer.run_config import load_run_config, save_run_config
 
 EXTERNAL_NAME = "external"  # run folders of outside predictions: runs/<stamp>-external
 
@@ -68,7 +68,8 @@ def backtest_run(
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: run directory not found")
     cfg_path = run_dir / "config.yaml"
-    cfg = load_config(cfg_path if cfg_path.is_file() else None, overrides)
+    # the run's input paths found from any folder, older runs' relative ones included
+    cfg = load_run_config(run_dir, overrides) if cfg_path.is_file() else load_config(None, overrides)
     pred_path = Path(predictions) if predictions else run_dir / "predictions.parquet"
     if not pred_path.is_file():
         raise RunError(f"{pred_path}: predictions not found (is the run complete?)")
