@@ -24,8 +24,9 @@ from stockformer.config import load_config
 from stockformer.data.synthetic import save_synthetic_dataset
 from stockformer.factors.pipeline import build_features
 from stockformer.graph import build_graph
-from stockformer.train.metrics import daily_ic, daily_rank_ic
-from stockformer.train.run import choose_trade_output, load_panel_for, trade_score
+from stockformer.signal.metrics import daily_ic, daily_rank_ic
+from stockformer.signal.trade_output import choose_trade_output, trade_score
+from stockformer.train.run import load_panel_for
 from stockformer.train.splits import make_splits
 from stockformer.train.trainer import fit, predict
 
@@ -64,6 +65,7 @@ VARIANTS: dict[str, dict] = {
     # "default_*" variants: the project default (detached direction head) with one change
     "default_plain": {"model.spatial_attention": "plain"},  # ordinary attention, not the copy step
     "default_nograph": {"model.use_graph": False},
+    "default_graph_qk": {"model.graph_role": "attention"},  # graph in queries/keys, not values
     "default_notime": {"model.time_embedding": "none"},
     "default_ep12": {"train.epochs": 12},
     "default_cos": {"train.lr_schedule": "cosine", "train.warmup_epochs": 1.0},

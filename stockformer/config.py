@@ -13,7 +13,7 @@ import functools
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -40,8 +40,13 @@ class DataConfig(_Section):
     max_stocks: int | None = Field(None, ge=2)  # keep the first N symbols (sorted), for fast runs
 
 
+FactorFamily = Literal["alpha360", "alpha158"]  # stockformer/factors/families.py builds each
+FACTOR_FAMILIES: tuple[str, ...] = get_args(FactorFamily)
+
+
 class FeaturesConfig(_Section):
-    alpha360: bool = True
+    # factor families, concatenated in this order; all share the preprocessing below
+    families: list[FactorFamily] = Field(default_factory=lambda: ["alpha360"], min_length=1)
     window: int = Field(60, ge=1)  # Alpha360 lookback: 60 days -> 6 x 60 = 360 factors
     fillna: bool = True  # forward-fill from the stock's own past
     clip_mad: float | None = 3.0  # median +- k * MAD per date; null switches clipping off
@@ -51,6 +56,33 @@ class FeaturesConfig(_Section):
     label_price: Literal["close", "open"] = "close"
     min_history: int = Field(20, ge=0)  # days since listing before a label counts
     cache_dir: str | None = "data/cache/features"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_alpha360(cls, data: Any) -> Any:
+        """`alpha360: true` (the old, only possible switch) still loads as families [alpha360];
+        anything else names the key that replaced it. One family may be given bare
+        (`--set features.families=alpha158`)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("families"), str):
+            data["families"] = [data["families"]]
+        if "alpha360" not in data:
+            return data
+        legacy = data.pop("alpha360")
+        if legacy is not True or "families" in data:
+            raise ValueError("features.alpha360 was replaced by features.families (a list of "
+                             "alpha360, alpha158): remove alpha360 and set families, e.g. "
+                             "families: [alpha158]")
+        data["families"] = ["alpha360"]
+        return data
+
+    @model_validator(mode="after")
+    def _distinct_families(self) -> FeaturesConfig:
+        if len(set(self.families)) != len(self.families):
+            raise ValueError(f"features.families lists a family twice: {self.families}")
+        return self
 
 
 class GraphConfig(_Section):
@@ -111,16 +143,27 @@ class ModelConfig(_Section):
     use_wavelet: bool = True  # ablation: no wavelet split
     use_temporal: bool = True  # ablation: no temporal modules
     use_graph: bool = True  # ablation: no graph embedding
+    # position (the paper): the graph embedding is added to the spatial layers' input, so it also
+    # reaches the values and each stock's representation carries its identity (which a model can
+    # use to memorise per-stock training means); attention: it shapes only who attends to whom
+    # (queries and keys), and the values carry no stock identity
+    graph_role: Literal["position", "attention"] = "position"
     tasks: Literal["both", "regression", "classification"] = "both"
 
 
+# marks a training option an interrupted run may change on --resume (it does not change what a
+# finished epoch left): train/checkpoint.py leaves such fields out of a checkpoint's identity
+RESUMABLE = {"resumable": True}
+
+
 class TrainConfig(_Section):
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = True  # mixed precision on CUDA (bf16, or fp16 with loss scaling)
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", json_schema_extra=RESUMABLE)
+    # mixed precision on CUDA (bf16, or fp16 with loss scaling)
+    amp: bool = Field(True, json_schema_extra=RESUMABLE)
     # bf16 autocast in CPU training: auto = on for large steps (batch x t1 x stocks >= 16,384, the
     # checkpointing rule) on CPUs with native bf16 (avx512_bf16 / amx_bf16); prediction stays fp32
     cpu_amp: Literal["auto", "on", "off"] = "auto"
-    epochs: int = Field(100, ge=1)
+    epochs: int = Field(100, ge=1, json_schema_extra=RESUMABLE)
     batch_size: int = Field(12, ge=1)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
@@ -128,12 +171,15 @@ class TrainConfig(_Section):
     grad_clip: float | None = 0.5
     lr_factor: float = Field(0.1, gt=0, lt=1)
     lr_patience: int = Field(20, ge=0)
-    early_stopping: int | None = 30  # epochs without improvement; null = off
+    # epochs without improvement; null = off
+    early_stopping: int | None = Field(30, json_schema_extra=RESUMABLE)
     select_metric: Literal["ic", "rank_ic", "loss"] = "rank_ic"
-    trade_output: Literal["auto", "regression", "classification", "blend"] = "auto"
-    num_workers: int = Field(0, ge=0)
-    tensorboard: bool = False
-    max_memory_gb: float | None = None  # refuse work whose estimate exceeds this
+    trade_output: Literal["auto", "regression", "classification", "blend"] = Field(
+        "auto", json_schema_extra=RESUMABLE)
+    num_workers: int = Field(0, ge=0, json_schema_extra=RESUMABLE)
+    tensorboard: bool = Field(False, json_schema_extra=RESUMABLE)
+    # refuse work whose estimate exceeds this
+    max_memory_gb: float | None = Field(None, json_schema_extra=RESUMABLE)
     # control experiment: permute train/validation labels across stocks within each day
     shuffle_labels: bool = False
     # -- the training recipe (docs/MODEL_NOTES.md says why each default is what it is) --
@@ -155,7 +201,8 @@ class TrainConfig(_Section):
     # up/down label (mostly the whole market's move that day) cannot shape the encoder
     direction_head: Literal["joint", "detached"] = "detached"
     # K > 1 trains K seeds (seed, seed+1, ...) and trades the per-day average of their score ranks
-    ensemble: int = Field(1, ge=1)
+    # (resumable: a member's training does not depend on how many members there are)
+    ensemble: int = Field(1, ge=1, json_schema_extra=RESUMABLE)
 
 
 class CostConfig(_Section):

@@ -96,14 +96,22 @@ def plain_attention(
     return torch.cat(parts, dim=2)
 
 
-class DenseSpatialAttention(nn.Module):
-    """copy or plain attention over all stocks, graph embedding added as positional encoding."""
+def _qk_graph_terms(weight: torch.Tensor, pe: torch.Tensor, d: int):
+    """The graph embedding's share of the queries and keys: W_q pe and W_k pe, [N, d] each
+    (projections are linear: (W h + b) + W pe is the projection of h + pe, bias added once)."""
+    return F.linear(pe, weight[:d]), F.linear(pe, weight[d : 2 * d])
 
-    def __init__(self, d: int, heads: int, dropout: float, kind: str, chunk: int | None) -> None:
+
+class DenseSpatialAttention(nn.Module):
+    """copy or plain attention over all stocks, graph embedding added as positional encoding
+    (graph_role = position) or to the queries and keys only (attention)."""
+
+    def __init__(self, d: int, heads: int, dropout: float, kind: str, chunk: int | None,
+                 graph_role: str = "position") -> None:
         super().__init__()
         if d % heads:
             raise ValueError(f"d_model {d} is not divisible by heads {heads}")
-        self.heads, self.kind, self.chunk = heads, kind, chunk
+        self.heads, self.kind, self.chunk, self.graph_role = heads, kind, chunk, graph_role
         self.qkv = nn.Linear(d, 3 * d)
         self.out = nn.Linear(d, d)
         self.drop = Dropout(dropout)
@@ -114,8 +122,13 @@ class DenseSpatialAttention(nn.Module):
         self, h: torch.Tensor, valid: torch.Tensor, pe: torch.Tensor | None, edges=None
     ) -> torch.Tensor:
         b, t, n, d = h.shape
-        z = h if pe is None else h + pe
-        q, k, v = (split_heads(x.reshape(b * t, n, d), self.heads) for x in project_qkv(self.qkv, z))
+        if pe is not None and self.graph_role == "attention":
+            q, k, v = project_qkv(self.qkv, h)
+            pq, pk = _qk_graph_terms(self.qkv.weight, pe, d)
+            q, k = q + pq, k + pk
+        else:
+            q, k, v = project_qkv(self.qkv, h if pe is None else h + pe)
+        q, k, v = (split_heads(x.reshape(b * t, n, d), self.heads) for x in (q, k, v))
         key_ok = _usable_keys(valid.reshape(b * t, n))
         fn = copy_attention if self.kind == "copy" else plain_attention
         att = merge_heads(fn(q, k, v, key_ok, self.chunk)).view(b, t, n, d)
@@ -166,11 +179,11 @@ class SparseSpatialAttention(nn.Module):
     """Attention restricted to the top-k graph neighbours (and self), computed with CSR sparse
     kernels (model/edge_attention.py): memory O(edges + N d) per graph, no per-edge d-vectors."""
 
-    def __init__(self, d: int, heads: int, dropout: float) -> None:
+    def __init__(self, d: int, heads: int, dropout: float, graph_role: str = "position") -> None:
         super().__init__()
         if d % heads:
             raise ValueError(f"d_model {d} is not divisible by heads {heads}")
-        self.heads = heads
+        self.heads, self.graph_role = heads, graph_role
         self.conv = _NeighbourProjections(d)
         self.drop = Dropout(dropout)
         self.norm = nn.LayerNorm(d)
@@ -182,8 +195,13 @@ class SparseSpatialAttention(nn.Module):
         b, t, n, d = h.shape
         g = b * t
         st = edges.batched(g)
-        z = (h if pe is None else h + pe).reshape(g * n, d)
-        q, k, v = (x.reshape(g * n, self.heads, d // self.heads) for x in self.conv(z))
+        if pe is not None and self.graph_role == "attention":
+            q, k, v = self.conv(h)
+            q = q + F.linear(pe, self.conv.lin_query.weight)
+            k = k + F.linear(pe, self.conv.lin_key.weight)
+        else:
+            q, k, v = self.conv(h if pe is None else h + pe)
+        q, k, v = (x.reshape(g * n, self.heads, d // self.heads) for x in (q, k, v))
         # invalid sources speak to nobody but themselves
         allowed = valid.reshape(-1)[st.col] | (st.col == st.row)
         att = edge_attention(q, k, v, st, allowed).reshape(b, t, n, d)

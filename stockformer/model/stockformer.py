@@ -146,8 +146,8 @@ class Stockformer(nn.Module):
 
         def spatial() -> nn.Module:
             if cfg.spatial_attention == "sparse":
-                return SparseSpatialAttention(d, heads, p)
-            return DenseSpatialAttention(d, heads, p, cfg.spatial_attention, cfg.attn_chunk)
+                return SparseSpatialAttention(d, heads, p, cfg.graph_role)
+            return DenseSpatialAttention(d, heads, p, cfg.spatial_attention, cfg.attn_chunk, cfg.graph_role)
 
         layers = range(cfg.layers)
         self.low_temporal = nn.ModuleList(

@@ -13,8 +13,7 @@ from typing import Any
 
 from stockformer.config import Config, load_config
 from stockformer.io import write_text
-
-CONFIG_FILE = "config.yaml"
+from stockformer.rundir.layout import CONFIG_FILE
 
 
 def _input_paths(cfg: Config) -> dict[str, str | None]:
