@@ -11,9 +11,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.pandas_reference import alpha360_pandas  # noqa: E402
-from stockformer.factors.alpha360 import alpha360_dense, feature_names  # noqa: E402
+from stockformer.config import FeaturesConfig  # noqa: E402
+from stockformer.factors.alpha360 import feature_names  # noqa: E402
 from stockformer.factors.dense import to_dense  # noqa: E402
+from stockformer.factors.families import raw_dense  # noqa: E402
+from stockformer.factors.history import vwap_with_fallback  # noqa: E402
 from stockformer.factors.random_panel import random_panel  # noqa: E402
+
+
+def alpha360_dense(dp, window, fillna):
+    return raw_dense(dp, FeaturesConfig(families=["alpha360"], window=window, fillna=fillna))
 
 
 def _dense_from_ref(ref, dp):
@@ -79,8 +86,6 @@ def test_lags_skip_suspension_days():
 
 def test_vwap_fallback_is_used_and_reported():
     panel = random_panel(stocks=8, days=30, seed=3, extras=False)
-    from stockformer.factors.alpha360 import vwap_with_fallback
-
     dp = to_dense(panel)
     vwap, how, cells = vwap_with_fallback(dp)
     f = dp.fields

@@ -8,13 +8,15 @@ import pytest
 
 from stockformer.config import FeaturesConfig
 from stockformer.factors import preprocess
-from stockformer.factors.alpha360 import alpha360_dense
 from stockformer.factors.dense import ffill, to_dense
+from stockformer.factors.families import raw_dense
 from stockformer.factors.labels import direction_labels, make_labels
 from stockformer.factors.pipeline import build_features
 from stockformer.factors.random_panel import random_panel
 
 W = 10  # a short Alpha360 window keeps these tests fast
+# every factor family goes through the same preprocessing and the same look-ahead test
+FAMILIES = [["alpha360"], ["alpha158"], ["alpha158", "alpha360"]]
 
 
 def cfg(**kw) -> FeaturesConfig:
@@ -42,10 +44,33 @@ def test_output_is_finite_float32_and_zscored(panel):
     assert (x[:, const] == 0).all()
 
 
-def test_all_steps_off_gives_raw_alpha360(panel):
-    fs = build_features(panel, cfg(clip_mad=None, zscore=False, neutralize=False, fillna=False))
-    raw = alpha360_dense(to_dense(panel), W, fillna=False)
+@pytest.mark.parametrize("families", [["alpha158"], ["alpha158", "alpha360"]])
+def test_every_family_is_finite_and_zscored(panel, families):
+    fs = build_features(panel, cfg(families=families, neutralize=False))
+    assert fs.features.dtype == np.float32 and np.isfinite(fs.features).all()
+    present = np.cumsum(fs.valid, axis=0) > 0
+    assert (fs.features[~present] == 0).all() and (~present).any()
+    # every stock listed from day 0: on day 80 all have 61 days of history, so exact z-scores
+    full = build_features(random_panel(40, 100, seed=5, late_listing=False),
+                          cfg(families=families, neutralize=False))
+    x = full.features[80].astype(np.float64)
+    std = x.std(0)
+    spread = std > 0  # a factor without spread that day (e.g. CLOSE0) is 0 for every stock
+    assert spread.mean() > 0.9
+    np.testing.assert_allclose(x.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(std[spread], 1, atol=1e-4)
+
+
+@pytest.mark.parametrize("families", FAMILIES)
+def test_all_steps_off_gives_raw_factors(panel, families):
+    c = cfg(families=families, clip_mad=None, zscore=False, neutralize=False, fillna=False)
+    fs = build_features(panel, c)
+    raw = raw_dense(to_dense(panel), c)
     np.testing.assert_array_equal(fs.features, np.nan_to_num(raw, nan=0.0))
+    widths = {"alpha360": 6 * W, "alpha158": 158}
+    assert fs.features.shape[2] == sum(widths[f] for f in families)
+    first = {"alpha360": f"CLOSE{W - 1}", "alpha158": "KMID"}[families[0]]
+    assert fs.feature_names[0] == first  # concatenated in the configured order
 
 
 def test_clip_mad_matches_reference():
@@ -63,8 +88,9 @@ def test_clip_mad_matches_reference():
     assert np.nanmax(np.abs(out - x)) > 0  # something was clipped
 
 
-def test_neutralized_factors_are_orthogonal_to_exposures(panel):
-    fs = build_features(panel, cfg())
+@pytest.mark.parametrize("families", FAMILIES[:2])
+def test_neutralized_factors_are_orthogonal_to_exposures(panel, families):
+    fs = build_features(panel, cfg(families=families))
     dp = to_dense(panel)
     # exposures of a suspended stock are its last known ones (forward-filled)
     ind = ffill(np.where(dp.industry >= 0, dp.industry, np.nan))
@@ -89,11 +115,12 @@ def test_neutralize_reports_missing_exposures():
     assert "market_cap" in fs.report["neutralize_note"]
 
 
-def test_chunks_and_date_slices_equal_the_full_build(panel):
-    full = build_features(panel, cfg(), chunk=1000)
-    chunked = build_features(panel, cfg(), chunk=7)
+@pytest.mark.parametrize("families", FAMILIES)
+def test_chunks_and_date_slices_equal_the_full_build(panel, families):
+    full = build_features(panel, cfg(families=families), chunk=1000)
+    chunked = build_features(panel, cfg(families=families), chunk=7)
     np.testing.assert_array_equal(full.features, chunked.features)
-    part = build_features(panel, cfg(), dates=slice(50, 80))
+    part = build_features(panel, cfg(families=families), dates=slice(50, 80))
     np.testing.assert_array_equal(part.features, full.features[50:80])
     np.testing.assert_array_equal(part.mask, full.mask[50:80])
     assert list(part.dates) == list(full.dates[50:80])
@@ -154,12 +181,18 @@ def test_cache_hit_and_misses(panel, tmp_path):
     )
     assert build_features(changed, c).report["cache"] == "miss"
     assert len(list(tmp_path.glob("features_*.npz"))) == 3
+    other = build_features(panel, cfg(cache_dir=str(tmp_path), families=["alpha158"]))
+    assert other.report["cache"] == "miss" and other.report["families"] == ["alpha158"]
+    assert build_features(panel, cfg(cache_dir=str(tmp_path), families=["alpha158"])
+                          ).report["cache"] == "hit"
+    assert other.features.shape[2] == 158 != first.features.shape[2]
 
 
-def test_no_look_ahead(panel):
+@pytest.mark.parametrize("families", FAMILIES)
+def test_no_look_ahead(panel, families):
     """Perturb every price and volume after date t: nothing on or before t may change,
     labels on or before t - label_lag neither."""
-    base = build_features(panel, cfg())
+    base = build_features(panel, cfg(families=families))
     t = 70
     cut = base.dates[t]
     rng = np.random.default_rng(9)
@@ -169,7 +202,7 @@ def test_no_look_ahead(panel):
     pert = panel.with_columns(
         [pl.when(after).then(pl.col(c) * noise).otherwise(pl.col(c)).alias(c) for c in cols]
     )
-    moved = build_features(pert, cfg())
+    moved = build_features(pert, cfg(families=families))
     assert not np.array_equal(moved.features[t + 1 :], base.features[t + 1 :])
     np.testing.assert_array_equal(moved.features[: t + 1], base.features[: t + 1])
     np.testing.assert_array_equal(moved.returns[: t + 1], base.returns[: t + 1])
@@ -200,11 +233,12 @@ def test_compiled_kernel_matches_numpy_reference(do_clip, do_z):
     assert nan_cells.tolist() == [7, 41, 0]
 
 
-def test_streamed_chunks_with_a_reused_buffer_equal_the_build(panel):
+@pytest.mark.parametrize("families", FAMILIES[1:2])
+def test_streamed_chunks_with_a_reused_buffer_equal_the_build(panel, families):
     from stockformer.factors.pipeline import iter_feature_chunks, prepare
 
-    full = build_features(panel, cfg())
-    prep = prepare(panel, cfg())
+    full = build_features(panel, cfg(families=families))
+    prep = prepare(panel, cfg(families=families))
     seen = []
     for a, b, x in iter_feature_chunks(prep, chunk=16, reuse=True):
         np.testing.assert_array_equal(x, full.features[a:b])

@@ -1,9 +1,9 @@
 """The whole per-date feature computation in one compiled pass (numba, parallel over dates).
 
-For each date of a chunk: gather the raw Alpha360 into the [N, F] output rows, then per block of
-16 factors: transpose them into a small [16, N] scratch, clip / z-score / NaN -> 0 each factor
-row, neutralize it on that date's exposures, re-z-score it over the present stocks, transpose it
-back. The scratch stays in cache through all the steps instead of streaming a [C, F, N] block
+For each date of a chunk: every chosen factor family writes its raw factors into the [N, F]
+output rows (families.raw_date), then per block of 16 factors: transpose them into a small
+[16, N] scratch, clip / z-score / NaN -> 0 each factor row, neutralize it on that date's
+exposures, re-z-score it over the present stocks, transpose it back. The scratch stays in cache through all the steps instead of streaming a [C, F, N] block
 through memory once per step.
 
 Neutralization: the OLS residual on industry dummies (unknown industry is a group of its own;
@@ -18,7 +18,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from stockformer.factors.kernels import clip_zscore_row, gather_date_nf
+from stockformer.factors.families import raw_date
+from stockformer.factors.kernels import clip_zscore_row
 from stockformer.factors.select import SAMPLE
 
 MIN_PRESENT = 3  # fewer present stocks on a date: no regression that day
@@ -123,21 +124,22 @@ def neutralize_row(row, present, groups, counts, q, use_q, gsum, do_z):  # pragm
 
 
 @nb.njit(parallel=True, cache=True)
-def features_chunk(comp, src, window, close_j, volume_j, eps, k, do_clip, do_z, neutral,
+def features_chunk(codes, offsets, comp, src, window, k, do_clip, do_z, neutral,
                    industry, log_mcap, n_groups, out):  # pragma: no cover
-    """out[c, n, f] = the finished features of date c (src [C, N], out [C, N, F]).
+    """out[c, n, f] = the finished features of date c (src [C, N], out [C, N, F]); codes /
+    offsets: the families' layout (families.FamilyLayout).
 
     industry [C, N] int32 (-1 unknown, all -1 without industries), log_mcap [C, N] float64
     (NaN unknown / absent). Returns per-date stats [C, 4]: NaN cells of present stocks, date
     neutralized (0/1), present stocks without industry, without market cap."""
     c_n, n_n = src.shape
-    f_n = comp.shape[0] * window
+    f_n = out.shape[2]
     stats = np.zeros((c_n, 4), np.int64)
     for c in nb.prange(c_n):
         oc = out[c]
         # raw factors straight into the output rows, then FBLOCK factors at a time through
         # a small [FBLOCK, N] scratch that stays in cache for all the per-row steps
-        gather_date_nf(comp, src[c], window, close_j, volume_j, eps, oc)
+        raw_date(codes, offsets, comp, src[c], window, oc)
         present = src[c] >= 0
         cnt = 0
         for n in range(n_n):

@@ -1,8 +1,8 @@
 """Compiled (numba) row kernels for the hot loops of the feature build.
 
 Rows are one (date, feature) cross-section of N stocks; the numpy functions in preprocess.py
-are the readable references they are tested against. The Alpha360 source arrays are
-stock-major ([field, stock, own-history day]) so one stock's 60 lags are contiguous.
+are the readable references they are tested against. The own-history arrays the factor families
+read are stock-major ([field, stock, own-history day]) so one stock's lags are contiguous.
 """
 
 from __future__ import annotations
@@ -13,34 +13,6 @@ import numpy as np
 from stockformer.factors.select import SAMPLE, median
 
 MAD_SCALE = 1.4826
-
-
-@nb.njit(cache=True)
-def gather_date_nf(comp, src, window, close_j, volume_j, eps, out):  # pragma: no cover
-    """Alpha360 of one date into out [N, 6 * window] (one stock's factors contiguous, so reads
-    and writes stream); pass a transposed view for the [6 * window, N] layout."""
-    n_fields, n_n = comp.shape[0], src.shape[0]
-    for n in range(n_n):
-        s = src[n]
-        dst = out[n]
-        if s < 0:
-            dst[:] = np.nan
-            continue
-        close = comp[close_j, n, s]
-        vol = comp[volume_j, n, s] + eps
-        for f in range(n_fields):
-            base = vol if f == volume_j else close
-            series = comp[f, n]
-            for k in range(window):
-                r = s - (window - 1 - k)
-                dst[f * window + k] = series[r] / base if r >= 0 else np.nan
-
-
-@nb.njit(parallel=True, cache=True)
-def alpha360_gather(comp, src, window, close_j, volume_j, eps, out):  # pragma: no cover
-    """gather_date_nf for every date of src [C, N] into out [C, 6 * window, N]."""
-    for c in nb.prange(src.shape[0]):
-        gather_date_nf(comp, src[c], window, close_j, volume_j, eps, out[c].T)
 
 
 @nb.njit(cache=True)

@@ -1,8 +1,8 @@
-"""panel -> FeatureSet: Alpha360, preprocessing, labels, masks; cached by fingerprint.
+"""panel -> FeatureSet: factor families, preprocessing, labels, masks; cached by fingerprint.
 
 Features are computed in date chunks (each chunk needs only the dense raw arrays), so a caller
 can build any date range (`dates=slice(...)`) or stream chunks (`iter_feature_chunks`) without
-ever holding the full [T, N, 360] tensor.
+ever holding the full [T, N, F] tensor.
 """
 
 from __future__ import annotations
@@ -15,18 +15,12 @@ import numpy as np
 import polars as pl
 
 from stockformer.config import FeaturesConfig
-from stockformer.errors import ConfigError
 from stockformer.factors import chunk_kernel
-from stockformer.factors.alpha360 import (
-    FIELDS,
-    VOLUME_EPS,
-    Alpha360Context,
-    feature_names,
-    make_context,
-)
 from stockformer.factors.cache import cache_path, fingerprint
 from stockformer.factors.dense import DensePanel, ffill, to_dense
+from stockformer.factors.families import FamilyLayout, layout
 from stockformer.factors.featureset import FeatureSet
+from stockformer.factors.history import OwnHistory, make_history
 from stockformer.factors.labels import daily_returns, label_lag, make_labels
 
 log = logging.getLogger(__name__)
@@ -37,7 +31,8 @@ class Prepared:
     """Dense inputs plus everything that is computed once for all date chunks."""
 
     dp: DensePanel
-    ctx: Alpha360Context
+    hist: OwnHistory
+    layout: FamilyLayout
     cfg: FeaturesConfig
     labels: np.ndarray
     mask: np.ndarray
@@ -47,15 +42,12 @@ class Prepared:
 
     @property
     def feature_names(self) -> list[str]:
-        return feature_names(self.cfg.window)
+        return self.layout.names
 
 
 def prepare(panel: pl.DataFrame, cfg: FeaturesConfig, source: str = "panel") -> Prepared:
-    if not cfg.alpha360:
-        raise ConfigError("features.alpha360: false leaves no factors to build (Alpha360 is the "
-                          "only factor set)")
     dp = to_dense(panel, source)
-    ctx, a_report = make_context(dp, cfg.window, cfg.fillna)
+    hist, a_report = make_history(dp, cfg.fillna)
     labels, mask, l_report = make_labels(dp, cfg.label_horizon, cfg.label_price, cfg.min_history)
     log_mcap = None
     if "market_cap" in dp.fields:
@@ -65,40 +57,41 @@ def prepare(panel: pl.DataFrame, cfg: FeaturesConfig, source: str = "panel") -> 
     if dp.industry is not None:
         codes = np.where(dp.industry >= 0, dp.industry.astype(np.float64), np.nan)
         dp.industry = np.nan_to_num(ffill(codes), nan=-1.0).astype(np.int32)
-    report = {**dp.report, **a_report, **l_report}
+    report = {**dp.report, "families": list(cfg.families), **a_report, **l_report}
     if cfg.neutralize:
         missing = [c for c, x in (("industry", dp.industry), ("market_cap", log_mcap)) if x is None]
         report["neutralize_on"] = [c for c in ("industry", "market_cap") if c not in missing]
         if missing:
             report["neutralize_note"] = f"panel has no {' / '.join(missing)}: not used"
-    return Prepared(dp, ctx, cfg, labels, mask, daily_returns(dp), log_mcap, report)
+    return Prepared(dp, hist, layout(cfg), cfg, labels, mask, daily_returns(dp), log_mcap,
+                    report)
 
 
 def process_block(
     prep: Prepared, start: int, stop: int, stats: dict | None = None,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Alpha360 + preprocessing for dates [start, stop): float32 [C, N, F], written into `out`
+    """Factors + preprocessing for dates [start, stop): float32 [C, N, F], written into `out`
     when given (C-contiguous float32 of that shape: saves allocating and copying a chunk)."""
     cfg = prep.cfg
     dp = prep.dp
-    src = np.ascontiguousarray(prep.ctx.source[start:stop])  # -1: a stock without features
+    lay = prep.layout
+    src = np.ascontiguousarray(prep.hist.source[start:stop])  # -1: a stock without features
     c, n = src.shape
     neutral = cfg.neutralize and (dp.industry is not None or prep.log_mcap is not None)
     industry = np.full((c, n), -1, dtype=np.int32) if dp.industry is None else (
         np.ascontiguousarray(dp.industry[start:stop]))
     log_mcap = np.full((c, n), np.nan) if prep.log_mcap is None else (
         np.ascontiguousarray(prep.log_mcap[start:stop]))
-    shape = (c, n, prep.ctx.n_features)
+    shape = (c, n, lay.n_features)
     if out is None:
         out = np.empty(shape, dtype=np.float32)
     elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
         raise ValueError(f"process_block: out must be C-contiguous float32 {shape}")
     k = cfg.clip_mad if cfg.clip_mad is not None else 0.0
     per_date = chunk_kernel.features_chunk(
-        prep.ctx.comp, src, prep.ctx.window, FIELDS.index("close"), FIELDS.index("volume"),
-        VOLUME_EPS, k, cfg.clip_mad is not None, cfg.zscore, neutral, industry, log_mcap,
-        len(dp.industry_names) + 1, out)
+        lay.codes, lay.offsets, prep.hist.comp, src, lay.window, k, cfg.clip_mad is not None,
+        cfg.zscore, neutral, industry, log_mcap, len(dp.industry_names) + 1, out)
     if stats is not None:
         totals = per_date.sum(axis=0)
         add = {"nan_to_zero_cells": totals[0]}
@@ -125,7 +118,7 @@ def iter_feature_chunks(
         if reuse:
             if buf is None:
                 buf = np.empty((min(chunk, stop - start), prep.dp.shape[1],
-                                prep.ctx.n_features), dtype=np.float32)
+                                prep.layout.n_features), dtype=np.float32)
             yield a, b, process_block(prep, a, b, stats, out=buf[: b - a])
         else:
             yield a, b, process_block(prep, a, b, stats)
