@@ -16,6 +16,7 @@ import polars as pl
 from stockformer.backtest.costs import resolve_costs
 from stockformer.backtest.engine import prepare, run_backtest, simulate_inputs
 from stockformer.backtest.market import build_market
+from stockformer.backtest.reference import reference_backtest
 from stockformer.backtest.strategy import topk_weights
 from stockformer.config import BacktestConfig, CostConfig
 
@@ -103,12 +104,10 @@ def main() -> None:
     run_vbt()  # warm-up
     t_vbt = best_of(run_vbt, repeat=1)
     rows.append(("vectorbt from_orders + value(), same weights", t_vbt))
-    ours = simulate_inputs(psim, pct_cfg, pct_costs, weights=w)[2]
+    ours = simulate_inputs(psim, pct_cfg, pct_costs, weights=w).value
     rel = float(np.max(np.abs(np.asarray(run_vbt()).ravel() / ours - 1)))
 
     # reference loop on the first ref_days days, extrapolated linearly
-    from tests.backtest_reference import reference_backtest
-
     dates = sorted(panel["date"].unique().to_list())
     sub = panel.filter(pl.col("date") <= dates[args.ref_days - 1])
     sub_preds = preds.filter(pl.col("date") <= dates[args.ref_days - 2])

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from stockformer.backtest.costs import resolve_costs
 from stockformer.backtest.engine import prepare, run_backtest, simulate_inputs
 from stockformer.backtest.market import build_market, dense_scores
+from stockformer.backtest.reference import reference_backtest
 from stockformer.config import BacktestConfig, CostConfig
 from tests.backtest_helpers import foresight_predictions, random_panel, random_predictions
-from tests.backtest_reference import reference_backtest
 
 
 def _run_both(panel, preds, cfg):
@@ -49,7 +49,7 @@ def test_fast_engine_matches_reference(seed, strategy, fill, preset, weighting, 
     cfg = BacktestConfig(strategy=strategy, fill_price=fill, topk=topk, n_drop=n_drop,
                          rebalance_every=every, weighting=weighting, initial_cash=1e6, costs=costs)
     sim, out, ref_dates, ref_values, ref_trades = _run_both(panel, preds, cfg)
-    value, trades = out[2], list(zip(*out[3:], strict=True))
+    value, trades = out.value, list(zip(*out.trades, strict=True))
     assert np.array_equal(sim.dates, ref_dates)
     np.testing.assert_allclose(value, ref_values, rtol=1e-12)
     assert len(trades) == len(ref_trades)
@@ -65,7 +65,7 @@ def test_reference_comparison_can_fail():
     cfg = BacktestConfig(topk=3, n_drop=1, initial_cash=1e6)
     costs = resolve_costs(cfg.costs)
     sim, market, scores, _ = prepare(preds, panel, cfg, costs)
-    fast = simulate_inputs(sim, cfg, costs.__class__(**{**costs.__dict__, "lot_size": 1}))[2]
+    fast = simulate_inputs(sim, cfg, costs.__class__(**{**costs.__dict__, "lot_size": 1})).value
     ref = reference_backtest(build_market(panel), scores, cfg, costs)[1]
     assert not np.allclose(fast, ref, rtol=1e-12)
 
@@ -81,7 +81,7 @@ def test_matches_vectorbt_from_orders(strategy):
     costs = resolve_costs(cfg.costs)
     sim, *_ = prepare(preds, panel, cfg, costs)
     w = _strategy_weights(sim, cfg)
-    value = simulate_inputs(sim, cfg, costs, weights=w)[2]
+    value = simulate_inputs(sim, cfg, costs, weights=w).value
     np.testing.assert_allclose(value, _vbt_value(vbt, sim.price, w, fee, cfg.initial_cash), rtol=1e-9)
     # and the check is sharp: a different fee is visible
     assert not np.allclose(value, _vbt_value(vbt, sim.price, w, fee * 1.1, cfg.initial_cash), rtol=1e-9)
@@ -123,7 +123,7 @@ def test_matches_vectorbt_with_suspensions(strategy):
     suspended = np.isnan(sim.price)
     assert suspended.mean() > 0.05
     w = _strategy_weights(sim, cfg)
-    pos, cash, value = simulate_inputs(sim, cfg, costs, weights=w)[:3]
+    pos, cash, value = simulate_inputs(sim, cfg, costs, weights=w)[:3]  # positions, cash, value
     held = np.abs(pos[pos != 0])
     assert held.min() > 1e-3  # no dust positions
     np.testing.assert_allclose(value, _vbt_value(vbt, sim.price, w, fee, cfg.initial_cash), rtol=1e-9)
@@ -164,11 +164,11 @@ def test_costs_reduce_equity_by_exactly_the_fees_paid():
         w[10, :] = 0.0  # liquidate everything
         runs.append(simulate_inputs(sim, cfg, costs, weights=w))
     fee_run, free_run = runs
-    assert np.array_equal(fee_run[0], free_run[0])  # identical positions every day
-    fees = np.zeros(len(fee_run[2]))
-    np.add.at(fees, fee_run[3], fee_run[7] + fee_run[8])
+    assert np.array_equal(fee_run.positions, free_run.positions)  # identical positions every day
+    fees = np.zeros(len(fee_run.value))
+    np.add.at(fees, fee_run.trades.day, fee_run.trades.commission + fee_run.trades.stamp)
     assert fees.sum() > 0
-    np.testing.assert_allclose(free_run[2] - fee_run[2], np.cumsum(fees), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(free_run.value - fee_run.value, np.cumsum(fees), rtol=0, atol=1e-6)
 
 
 def test_cash_accounting_identity_full_run():

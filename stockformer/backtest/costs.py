@@ -7,19 +7,34 @@ and 5% for special-treatment stocks (rows with is_st = true, when the panel has 
 us: 0.05% per side (a bps approximation of $0.005/share retail pricing), minimum $1, lot 1, no stamp
 duty, no price limits. none: no costs, fractional shares, no limits. custom: starts from `none`.
 Every explicit CostConfig field overrides the preset's value.
+
+The per-order formulas the numba kernels apply (commission with a minimum, and its inverse: the
+most shares a cash amount pays for) sit here too, so a new cost formula is one function.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from stockformer.config import CostConfig
 
 TICK = 0.01  # price tick used by the limit-up / limit-down rule at the open
 STAMP_CUT_DAY = date(2023, 8, 28)  # first trading day with the 0.05% stamp duty
+
+
+class Fees(NamedTuple):
+    """A CostModel's per-order numbers, in the form the numba kernels read."""
+
+    buy_rate: float
+    sell_rate: float
+    min_comm: float
+    slip: float  # fraction: buys fill at price * (1 + slip), sells at price * (1 - slip)
+    lot: int  # 0 = fractional shares
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,10 @@ class CostModel:
             return np.full(len(dates), float(self.stamp_duty))
         cut = np.datetime64(STAMP_CUT_DAY, "D")
         return np.where(dates.astype("datetime64[D]") < cut, 0.001, 0.0005)
+
+    def fees(self) -> Fees:
+        return Fees(float(self.buy_commission), float(self.sell_commission),
+                    float(self.min_commission), self.slippage_bps / 1e4, int(self.lot_size))
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -80,6 +99,23 @@ _PRESETS: dict[str, dict] = {
         st_price_limit=0.0,
     ),
 }
+
+
+@njit(cache=True)
+def commission(rate: float, value: float, min_comm: float) -> float:
+    """Broker commission on an order worth `value`: a rate, at least min_comm per order."""
+    return max(rate * value, min_comm)
+
+
+@njit(cache=True)
+def affordable_qty(cash: float, adj: float, rate: float, min_comm: float, lot: int) -> float:
+    """Most shares at price `adj` whose value plus commission fits in `cash` (commission's inverse)."""
+    q = cash / (adj * (1.0 + rate))
+    if min_comm > 0.0:
+        q = min(q, (cash - min_comm) / adj)
+    if lot > 0:
+        q = np.floor(q / lot) * lot
+    return max(q, 0.0)
 
 
 def resolve_costs(cfg: CostConfig) -> CostModel:

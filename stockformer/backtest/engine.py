@@ -14,10 +14,11 @@ import polars as pl
 
 from stockformer.backtest import annualization
 from stockformer.backtest.costs import CostModel, limit_grid, resolve_costs
-from stockformer.backtest.kernel import MODE_DROPOUT, MODE_TARGET, simulate, top_candidates
+from stockformer.backtest.kernel import MODE_DROPOUT, MODE_TARGET, Signal, SimResult, Tape, simulate
 from stockformer.backtest.market import Market, build_market, dense_columns, fill_arrays
 from stockformer.backtest.performance import portfolio_metrics
 from stockformer.backtest.predictions import OPTIONAL, check_predictions
+from stockformer.backtest.selection import top_candidates
 from stockformer.backtest.signal_metrics import backtest_prediction_metrics
 from stockformer.backtest.strategy import (
     long_short_weights,
@@ -96,43 +97,26 @@ def prepare(
     return sim, market, scores, info | {"fill_price_grid": fills.price, "extra_grids": grids}
 
 
-def simulate_inputs(sim: SimInputs, cfg: BacktestConfig, costs: CostModel, weights=None):
+def simulate_inputs(sim: SimInputs, cfg: BacktestConfig, costs: CostModel, weights=None) -> SimResult:
     """Run the kernel; `weights` ([T, N], target mode) overrides the strategy's own targets."""
     t_len, n = sim.price.shape
-    empty_i = np.zeros((t_len, 1), np.int64)
+    scores = np.ascontiguousarray(sim.scores)
     if weights is not None or cfg.strategy != "topk_dropout":
         if weights is None:
             if cfg.strategy == "topk":
                 weights = topk_weights(sim.scores, sim.trade_day, cfg.topk, cfg.weighting)
             else:
                 weights = long_short_weights(sim.scores, sim.trade_day, cfg.quantiles)
-        mode, cand, buy_w = MODE_TARGET, empty_i, np.zeros((t_len, n))
+        signal = Signal(MODE_TARGET, np.ascontiguousarray(weights, dtype=np.float64),
+                        np.zeros((t_len, 1), np.int64), scores, np.zeros((t_len, n)),
+                        cfg.topk, cfg.n_drop)
     else:
-        mode = MODE_DROPOUT
-        weights = np.zeros((t_len, n))
+        # enough best-first candidates to refill a book of topk after dropping n_drop
         cand = top_candidates(sim.scores, 2 * cfg.topk + cfg.n_drop)
-        buy_w = relative_weights(sim.scores, cfg.weighting)
-    return simulate(
-        sim.price,
-        sim.mark,
-        sim.can_buy,
-        sim.can_sell,
-        sim.trade_day,
-        mode,
-        np.ascontiguousarray(weights, dtype=np.float64),
-        cand,
-        np.ascontiguousarray(sim.scores),
-        buy_w,
-        cfg.topk,
-        cfg.n_drop,
-        float(cfg.initial_cash),
-        costs.buy_commission,
-        costs.sell_commission,
-        costs.min_commission,
-        sim.stamp,
-        costs.slippage_bps / 1e4,
-        int(costs.lot_size),
-    )
+        signal = Signal(MODE_DROPOUT, np.zeros((t_len, n)), cand, scores,
+                        relative_weights(sim.scores, cfg.weighting), cfg.topk, cfg.n_drop)
+    tape = Tape(sim.price, sim.mark, sim.can_buy, sim.can_sell, sim.trade_day, sim.stamp)
+    return simulate(tape, signal, costs.fees(), float(cfg.initial_cash))
 
 
 def equal_weight_benchmark(close: np.ndarray, universe: np.ndarray | None = None) -> np.ndarray:
@@ -188,10 +172,11 @@ def _prediction_section(market, scores, extra_grids, fill_grid, window, topk):
     return metrics, daily
 
 
-def _ledger_frames(sim, dates_pl, pos, value, tday, tsym, tqty, tpx, tcomm, tstamp, tslip):
+def _ledger_frames(sim, dates_pl, result: SimResult):
     """positions (one row per held cell, from the nonzero indices in one shot) and trades; symbols
     and dates are gathered from short Series by integer index (no Python lists of strings)."""
     symbols = pl.Series("symbol", sim.symbols, dtype=pl.Utf8)
+    pos, value, tr = result.positions, result.value, result.trades
     d_idx, s_idx = np.nonzero(pos)
     held = pos[d_idx, s_idx]
     held_value = held * sim.mark[d_idx, s_idx]
@@ -206,15 +191,15 @@ def _ledger_frames(sim, dates_pl, pos, value, tday, tsym, tqty, tpx, tcomm, tsta
     )
     trades = pl.DataFrame(
         [
-            dates_pl.gather(tday),
-            symbols.gather(tsym),
-            pl.Series("side", ["sell", "buy"], dtype=pl.Utf8).gather((tqty > 0).astype(np.int64)),
-            pl.Series("shares", np.abs(tqty)),
-            pl.Series("price", tpx),
-            pl.Series("value", np.abs(tqty) * tpx),
-            pl.Series("commission", tcomm),
-            pl.Series("stamp_duty", tstamp),
-            pl.Series("slippage", tslip),
+            dates_pl.gather(tr.day),
+            symbols.gather(tr.symbol),
+            pl.Series("side", ["sell", "buy"], dtype=pl.Utf8).gather((tr.qty > 0).astype(np.int64)),
+            pl.Series("shares", np.abs(tr.qty)),
+            pl.Series("price", tr.price),
+            pl.Series("value", np.abs(tr.qty) * tr.price),
+            pl.Series("commission", tr.commission),
+            pl.Series("stamp_duty", tr.stamp),
+            pl.Series("slippage", tr.slippage),
         ]
     )
     return positions, trades
@@ -234,7 +219,8 @@ def run_backtest(
     predictions = check_predictions(predictions)
     costs = resolve_costs(cfg.costs)
     sim, grid, scores, info = prepare(predictions, panel, cfg, costs)
-    pos, cash, value, tday, tsym, tqty, tpx, tcomm, tstamp, tslip = simulate_inputs(sim, cfg, costs)
+    result = simulate_inputs(sim, cfg, costs)
+    value, tr = result.value, result.trades
 
     init = float(cfg.initial_cash)
     strat = value / init
@@ -248,20 +234,19 @@ def run_backtest(
         {"date": dates_pl, "strategy": strat, "benchmark": bench, "excess": strat - bench}
     )
 
-    positions, trades = _ledger_frames(sim, dates_pl, pos, value, tday, tsym, tqty, tpx, tcomm,
-                                       tstamp, tslip)
+    positions, trades = _ledger_frames(sim, dates_pl, result)
 
-    traded = np.bincount(tday, weights=np.abs(tqty) * tpx, minlength=len(value))
+    traded = np.bincount(tr.day, weights=np.abs(tr.qty) * tr.price, minlength=len(value))
     # turnover denominator: the portfolio value at the previous close
     val_before = np.concatenate([[init], value[:-1]])
-    cost_paid = float(tcomm.sum() + tstamp.sum() + tslip.sum())
+    cost_paid = float(tr.commission.sum() + tr.stamp.sum() + tr.slippage.sum())
     annual = annualization.decide(cfg.costs.preset, market, calendar)
     summary = portfolio_metrics(strat, bench, traded, val_before, cost_paid, init,
                                 annual["days_per_year"])
     start, end = sim.dates[0].astype(object), sim.dates[-1].astype(object)
     annual["caveat"] = annualization.short_period_caveat(start, end, summary["days"])
     summary["annualization"] = annual
-    summary["trades"] = int(len(tqty))
+    summary["trades"] = int(len(tr.qty))
     pred_metrics, daily = _prediction_section(
         grid, scores, info["extra_grids"], info["fill_price_grid"], sim.window, cfg.topk
     )
@@ -277,4 +262,4 @@ def run_backtest(
         "unknown_symbol_rows": info["unknown_symbol_rows"],
         "after_panel_rows": info["after_panel_rows"],
     }
-    return BacktestResult(equity, positions, trades, summary, daily, cash)
+    return BacktestResult(equity, positions, trades, summary, daily, result.cash)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stockformer.backtest.kernel import top_candidates
+from stockformer.backtest.selection import top_candidates
 
 
 def rebalance_days(has_signal: np.ndarray, every: int) -> np.ndarray:

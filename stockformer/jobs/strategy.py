@@ -1,43 +1,35 @@
 """One day of the run's strategy: today's scores + yesterday's target -> today's target weights.
 
-Follows qlib's TopkDropoutStrategy (method_sell="bottom", method_buy="top"): rank yesterday's
-holdings and the best new candidates together, sell the held stocks that fall into the bottom
-`n_drop` of that combined list, and buy as many top-ranked new stocks as keep the book at `topk`.
-Stocks without a score today (suspended, delisted, skipped) get no pick: they leave the target.
+TopK-Dropout is the backtest's own selection routine (backtest/selection.py), so the job picks
+exactly what the backtest would: rank yesterday's holdings and the best new candidates together,
+sell the held stocks that fall into the bottom `n_drop` of that combined list, and buy as many
+top-ranked new stocks as keep the book at `topk`. Stocks without a score today (suspended,
+delisted, skipped) get no pick: they leave the target.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from stockformer.backtest.selection import top_candidates, topk_dropout_pick
+from stockformer.backtest.strategy import long_short_weights, relative_weights, topk_weights
 from stockformer.config import BacktestConfig
-
-
-def _order(symbols: list[str], scores: np.ndarray) -> list[str]:
-    """Symbols by score, best first; ties broken by symbol so the result is deterministic."""
-    idx = sorted(range(len(symbols)), key=lambda i: (-float(scores[i]), symbols[i]))
-    return [symbols[i] for i in idx]
 
 
 def topk_dropout_holdings(
     scores: dict[str, float], previous: list[str], topk: int, n_drop: int
 ) -> list[str]:
-    """The stocks held after today's TopK-Dropout step (best score first)."""
-    syms = list(scores)
-    ranked = _order(syms, np.array([scores[s] for s in syms], dtype=np.float64))
-    last = [s for s in ranked if s in set(previous)]  # held stocks that still have a score
-    held = set(last)
-    # candidates not held, enough to refill the book after dropping n_drop
-    n_new = max(n_drop + topk - len(last), 0)
-    today = [s for s in ranked if s not in held][:n_new]
-    pos = {s: i for i, s in enumerate(ranked)}
-    comb = sorted(last + today, key=pos.__getitem__)
-    bottom = set(comb[-n_drop:]) if n_drop > 0 else set()
-    sell = [s for s in last if s in bottom]
-    n_buy = len(sell) + topk - len(last)
-    buy = today[: max(n_buy, 0)]
-    keep = [s for s in last if s not in set(sell)]
-    return sorted(keep + buy, key=pos.__getitem__)
+    """The stocks held after today's TopK-Dropout step (best score first, ties by symbol)."""
+    syms = sorted(scores)  # index order = symbol order, so ties break by symbol
+    row = np.array([scores[s] for s in syms], dtype=np.float64)
+    before = set(previous)
+    held = np.array([s in before for s in syms], dtype=bool) & np.isfinite(row)
+    cand = top_candidates(row[None, :], int(held.sum()) + n_drop + topk)[0]
+    pick = topk_dropout_pick(row, held, cand, topk, n_drop)
+    held[pick.sell] = False  # the job's sells always fill: no limits or suspensions to refuse them
+    n_buy = max(min(len(pick.buy), topk - int(held.sum())), 0)
+    book = np.concatenate([np.flatnonzero(held), pick.buy[:n_buy]])
+    return [syms[i] for i in sorted(book.tolist(), key=lambda i: (-row[i], i))]
 
 
 def target_weights(
@@ -52,8 +44,6 @@ def target_weights(
     the backtester (stockformer/backtest/strategy.py): equal weight is 1/topk per name (cash
     stays when fewer names qualify), score weight is the score above the day's lowest score.
     """
-    from stockformer.backtest.strategy import long_short_weights, relative_weights, topk_weights
-
     scores = np.asarray(scores, dtype=np.float64)
     if len(symbols) == 0:
         return np.zeros(0, dtype=np.float64)
