@@ -42,11 +42,18 @@ def market() -> pl.DataFrame:
     return generate_market(stocks=STOCKS, days=DAYS, seed=SEED)
 
 
-def tiny_config(data: Path, cache: Path) -> Config:
+@pytest.fixture(scope="module", params=["alpha360", "alpha158"])
+def family(request) -> str:
+    """Every factor family goes through the same end-to-end look-ahead test."""
+    return request.param
+
+
+def tiny_config(data: Path, cache: Path, family: str = "alpha360") -> Config:
     return config_from_dict({
         "name": "lookahead", "seed": 0,
         "data": {"path": str(data)},
-        "features": {"window": 10, "cache_dir": str(cache), "min_history": 20},
+        "features": {"families": [family], "window": 10, "cache_dir": str(cache),
+                     "min_history": 20},
         "graph": {"embedding": "spectral", "dim": 8, "top_k": 8},
         "model": {"t1": 8, "t2": 2, "d_model": 16, "layers": 1, "heads": 2, "dropout": 0.0},
         "train": {"device": "cpu", "epochs": 1, "batch_size": 16},
@@ -56,12 +63,12 @@ def tiny_config(data: Path, cache: Path) -> Config:
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, market) -> Path:
+def run_dir(tmp_path_factory, market, family) -> Path:
     from stockformer.train.run import train_run
 
     root = tmp_path_factory.mktemp("lookahead")
     data = save_dataset(market, root / "data")
-    return train_run(tiny_config(data, root / "cache"), run_dir=root / "run")
+    return train_run(tiny_config(data, root / "cache", family), run_dir=root / "run")
 
 
 @pytest.fixture(scope="module")
