@@ -74,6 +74,22 @@ def _less(a, b):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, inline="always")
+def _shifted(x, ref, cnt, s, ss):  # pragma: no cover - compiled
+    """Add x to a running (count, sum, sum of squares) of values shifted by the first one, ref.
+    Returns the updated (ref, cnt, s, ss) and x's shifted value."""
+    if np.isnan(ref):
+        ref = x
+    d = x - ref
+    return ref, cnt + 1, s + d, ss + d * d, d
+
+
+@nb.njit(cache=True, inline="always")
+def _changes(d, cnt, up, down, size):  # pragma: no cover - compiled
+    """Add a one-day change to the running count, gains, losses and absolute changes."""
+    return cnt + 1, up + max(d, 0.0), down + max(-d, 0.0), size + abs(d)
+
+
+@nb.njit(cache=True, inline="always")
 def _std(cnt, s, ss):  # pragma: no cover - compiled
     """Sample std from the count, sum and sum of squares of values shifted by one of them
     (the shift keeps the difference of squares well conditioned; all equal -> exactly 0)."""
@@ -194,58 +210,31 @@ def _rolling_stock(close, high, low, vol, s, row, off, srt):  # pragma: no cover
         vv = vol[r]
         logv = np.log(vv + 1.0)
         if np.isfinite(logv):
-            if np.isnan(lv_ref):
-                lv_ref = logv
-            d = logv - lv_ref
-            n_cv += 1
+            lv_ref, n_cv, slv, slvv, d = _shifted(logv, lv_ref, n_cv, slv, slvv)
             scp += z
             scc += z * z
-            slv += d
-            slvv += d * d
             sclv += z * d
         if np.isfinite(vv):
-            if np.isnan(v_ref):
-                v_ref = vv
-            d = vv - v_ref
-            n_v += 1
-            sv += d
-            svv += d * d
+            v_ref, n_v, sv, svv, _ = _shifted(vv, v_ref, n_v, sv, svv)
         if r >= 1:
             yp = close[r - 1]
             dc = y - yp
             up += dc > 0
             down += dc < 0
-            n_dc += 1
-            dc_up += max(dc, 0.0)
-            dc_down += max(-dc, 0.0)
-            dc_abs += abs(dc)
+            n_dc, dc_up, dc_down, dc_abs = _changes(dc, n_dc, dc_up, dc_down, dc_abs)
             ret = y / yp
             vp = vol[r - 1]
             q = np.log(vv / vp + 1.0)
             if np.isfinite(q):
-                if np.isnan(r_ref):
-                    r_ref, q_ref = ret, q
-                d1, d2 = ret - r_ref, q - q_ref
-                n_cd += 1
-                sr += d1
-                srr += d1 * d1
-                sq += d2
-                sqq += d2 * d2
+                q_ref, _, sq, sqq, d2 = _shifted(q, q_ref, n_cd, sq, sqq)
+                r_ref, n_cd, sr, srr, d1 = _shifted(ret, r_ref, n_cd, sr, srr)
                 srq += d1 * d2
             w = abs(ret - 1.0) * vv
             if np.isfinite(w):
-                if np.isnan(w_ref):
-                    w_ref = w
-                d = w - w_ref
-                n_w += 1
-                sw += d
-                sww += d * d
+                w_ref, n_w, sw, sww, _ = _shifted(w, w_ref, n_w, sw, sww)
             dv = vv - vp
             if np.isfinite(dv):
-                n_dv += 1
-                dv_up += max(dv, 0.0)
-                dv_down += max(-dv, 0.0)
-                dv_abs += abs(dv)
+                n_dv, dv_up, dv_down, dv_abs = _changes(dv, n_dv, dv_up, dv_down, dv_abs)
         while wi < n_win and (a == _WIN[wi] - 1 or a == last):
             win = _WIN[wi]
             m = a + 1
