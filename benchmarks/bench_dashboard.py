@@ -18,9 +18,9 @@ import polars as pl
 from stockformer.config import config_from_dict
 from stockformer.dashboard import analytics
 from stockformer.dashboard.rerun import rerun_backtest
-from stockformer.dashboard.runs import list_runs
 from stockformer.data.synthetic import generate_market
 from stockformer.io import write_json, write_parquet, write_text
+from stockformer.rundir import list_runs
 
 
 def _timed(fn, repeat: int = 3) -> tuple[float, object]:

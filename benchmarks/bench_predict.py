@@ -70,7 +70,8 @@ def main() -> None:
     from stockformer.data.synthetic import generate_market
     from stockformer.jobs import daily
     from stockformer.jobs.job import run_job
-    from stockformer.jobs.runinfo import load_graph, load_model, load_run
+    from stockformer.jobs.run_model import load_graph, load_model
+    from stockformer.rundir import load_run
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -20,10 +20,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from stockformer.backtest.compare import compare, markdown_table
 from stockformer.config import load_config
 from stockformer.data.loaders import import_panel
 from stockformer.data.store import save_dataset
-from stockformer.train.compare import compare, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "data" / "nasdaq1026" / "prices.parquet"

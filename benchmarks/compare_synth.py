@@ -19,10 +19,10 @@ import sys
 import time
 from pathlib import Path
 
+from stockformer.backtest.compare import compare
 from stockformer.config import load_config
 from stockformer.data.synthetic import save_synthetic_dataset
 from stockformer.io import write_text
-from stockformer.train.compare import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("stockformer,lstm,gru,alstm,tcn,transformer,gats,lightgbm,mlp,momentum,reversal,"
@@ -37,8 +37,8 @@ def seed_ensembles(cfg, mdir: Path, models: list[str], seeds: int) -> str:
     import polars as pl
 
     from stockformer.factors.pipeline import build_features
-    from stockformer.train.ensemble import rank_average
-    from stockformer.train.metrics import daily_ic, daily_rank_ic
+    from stockformer.signal.ensemble import rank_average
+    from stockformer.signal.metrics import daily_ic, daily_rank_ic
     from stockformer.train.run import load_panel_for
 
     fs = build_features(load_panel_for(cfg), cfg.features)

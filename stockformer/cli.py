@@ -23,24 +23,18 @@ app = typer.Typer(
     rich_markup_mode=None,  # help text is shown as written: `[data]` must survive, not be markup
 )
 
-# stage modules that expose `register(app)`; each adds its commands
+# modules that expose `register(app)`; each adds its commands (train, walkforward, compare and
+# demo span stages: pipeline_commands). A missing one is an error, never skipped.
 _COMMAND_MODULES = [
     "stockformer.data.commands",
     "stockformer.factors.commands",
-    "stockformer.train.commands",
     "stockformer.backtest.commands",
     "stockformer.jobs.commands",
     "stockformer.pipeline_commands",
 ]
 
 for _name in _COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(_name)
-    except ModuleNotFoundError as _err:
-        if _err.name != _name:
-            raise
-        continue
-    _mod.register(app)
+    importlib.import_module(_name).register(app)
 
 
 def _click_errors() -> tuple[type[Exception], ...]:

@@ -31,7 +31,7 @@ def resolve_config(
 def print_metrics(run_dir: Path) -> None:
     from rich.markup import escape
 
-    from stockformer.train.metrics import accuracy_text
+    from stockformer.signal.metrics import accuracy_text
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     table = Table(title=f"run {run_dir}")
@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
         out = train_run(cfg, run_dir=run_dir, walkforward=True, workers=workers, ray_address=ray_address)
         print_metrics(out)
         from stockformer.backtest import backtest_run
-        from stockformer.train.walkforward_report import window_table
+        from stockformer.backtest.walkforward import window_table
 
         backtest_run(out)  # one backtest over the whole out-of-sample period
         console.print(window_table(out))
@@ -140,9 +140,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train, predict and backtest several models on the same data, splits and costs."""
         set_quiet(quiet)
-        from stockformer.train.compare import compare as run_compare
-        from stockformer.train.compare import markdown_table
-        from stockformer.train.run import new_run_dir
+        from stockformer.backtest.compare import compare as run_compare
+        from stockformer.backtest.compare import markdown_table
+        from stockformer.rundir import new_run_dir
 
         cfg = resolve_config(config, data, device, sets)
         ensure_data(cfg)

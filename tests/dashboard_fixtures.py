@@ -14,7 +14,7 @@ import polars as pl
 
 from stockformer.config import Config, config_from_dict
 from stockformer.io import write_json, write_parquet, write_text
-from stockformer.train.metrics import prediction_metrics
+from stockformer.signal.metrics import prediction_metrics
 
 
 def business_days(start: date, n: int) -> list[date]:

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from stockformer.backtest import annualization, backtest_run, run_backtest
+from stockformer.backtest.walkforward import window_table
 from stockformer.config import BacktestConfig, CostConfig
 from stockformer.dashboard import analytics
 from stockformer.data.store import save_dataset
 from stockformer.io import write_json
-from stockformer.train.walkforward_report import window_table
 from tests.backtest_helpers import random_panel, random_predictions
 
 

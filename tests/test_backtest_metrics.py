@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stockformer.backtest.signal_metrics import backtest_prediction_metrics
-from stockformer.train.metrics import daily_ic, daily_rank_ic, prediction_metrics
+from stockformer.signal.fast_metrics import backtest_prediction_metrics
+from stockformer.signal.metrics import daily_ic, daily_rank_ic, prediction_metrics
 
 
 def _case(seed: int, days: int = 40, stocks: int = 25, rounded: bool = True):

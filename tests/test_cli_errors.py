@@ -196,12 +196,12 @@ def test_predict_into_an_unusable_folder_is_one_line_without_a_log(tmp_path, cap
 
 def test_predict_names_the_log_only_once_it_is_written(tmp_path, capsys, monkeypatch):
     import stockformer.jobs.job
-    import stockformer.jobs.runinfo
+    import stockformer.rundir
 
     def broken_run(path):
         raise RuntimeError("run reader broke")
 
-    monkeypatch.setattr(stockformer.jobs.runinfo, "load_run", broken_run)
+    monkeypatch.setattr(stockformer.rundir, "load_run", broken_run)
     out = tmp_path / "out"
     argv = ["predict", "--run", str(tmp_path / "run"), "--data", str(tmp_path / "d"),
             "--out", str(out), "--calendar", "data"]
@@ -210,12 +210,12 @@ def test_predict_names_the_log_only_once_it_is_written(tmp_path, capsys, monkeyp
     assert "run reader broke" in line and "job.log" not in line  # failed before the log
 
     def good_run(path):
-        return SimpleNamespace(cfg=Config(), run_id="r1", model_hash="h")
+        return SimpleNamespace(config=Config(), name="r1", model_hash="h")
 
     def broken_job(*args, **kwargs):
         raise RuntimeError("predictor broke")
 
-    monkeypatch.setattr(stockformer.jobs.runinfo, "load_run", good_run)
+    monkeypatch.setattr(stockformer.rundir, "load_run", good_run)
     monkeypatch.setattr(stockformer.jobs.job, "_locked", broken_job)
     assert main(argv) == 1
     line = one_error_line(capsys)
@@ -256,3 +256,14 @@ def test_readme_cli_table_lists_every_command():
     assert registered <= listed, sorted(registered - listed)
     for promised in ("compare", "data download", "evaluate", "export"):
         assert promised in listed
+
+
+def test_every_command_module_exists_and_registers():
+    """cli.py imports each listed module outright: one that does not exist (the old
+    stockformer.train.commands entry) is an import error, never silently skipped."""
+    import importlib
+
+    from stockformer import cli
+
+    for name in cli._COMMAND_MODULES:
+        assert callable(importlib.import_module(name).register), name

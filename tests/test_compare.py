@@ -5,12 +5,12 @@ import json
 import polars as pl
 import pytest
 
+from stockformer.backtest.compare import compare, markdown_table, model_config
 from stockformer.cli import main
 from stockformer.config import load_config
 from stockformer.data.store import save_dataset
 from stockformer.data.synthetic import generate_market
 from stockformer.errors import ConfigError
-from stockformer.train.compare import compare, markdown_table, model_config
 
 
 @pytest.fixture(scope="module")

@@ -58,8 +58,8 @@ def test_rerun_annualises_like_the_stored_backtest(tmp_path):
 
     from stockformer.config import BacktestConfig
     from stockformer.dashboard import loaders
-    from stockformer.dashboard.runs import load_run
     from stockformer.data.store import save_dataset
+    from stockformer.rundir import open_run as load_run
 
     panel = random_panel(days=60, stocks=8, seed=3, limit_flags=False, start=dt.date(2022, 1, 3))
     save_dataset(panel, tmp_path / "data", meta={"calendar": "XNYS"})

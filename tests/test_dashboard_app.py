@@ -14,7 +14,6 @@ from streamlit.testing.v1 import AppTest
 from stockformer.dashboard.entry import PAGES
 from stockformer.dashboard.format import fmt
 from stockformer.dashboard.picks import last_trading_day
-from stockformer.dashboard.rerun import _backtest_function
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 RUN_PAGES = [p for p in PAGES if p != "Latest picks"]
@@ -215,13 +214,25 @@ def test_picks_page_without_output_says_so(runs_root):
     assert "No picks yet" in texts(open_page("Latest picks"))
 
 
-needs_backtester = pytest.mark.skipif(
-    _backtest_function("run_backtest") is None,
-    reason="stockformer.backtest.run_backtest not built yet",
-)
+def test_outside_predictions_folder_is_listed_as_external(runs_root):
+    """runs/<stamp>-external (backtest --predictions without a run): no metrics.json, listed
+    as external with where its report is, not as a broken run; not offered for selection."""
+    from stockformer.backtest.runner import backtest_external
+
+    demo = write_run(runs_root, "demo")
+    theirs = runs_root.parent / "theirs.parquet"
+    (demo / "predictions.parquet").rename(theirs)
+    ext, _ = backtest_external(theirs, demo.parent.parent / "data" / "panel_20_160_0",
+                               runs_dir=runs_root)
+    write_run(runs_root, "demo")  # the demo run whole again
+    at = open_page("Runs")
+    assert not any(ext.name in e.value for e in at.error)
+    assert any(ext.name in i.value and "report.html" in i.value for i in at.info)
+    table = at.dataframe[0].value
+    assert table.loc[table["run"] == ext.name, "status"].tolist() == ["external"]
+    assert at.sidebar.multiselect(key="runs_selected").options == ["demo"]
 
 
-@needs_backtester
 def test_rerun_changes_summary_with_topk(runs_root):
     write_run(runs_root, "demo")
     at = open_page("Re-run backtest")

@@ -12,10 +12,12 @@ import pytest
 from dashboard_fixtures import write_broken_run, write_panel, write_picks, write_run
 
 from stockformer.dashboard import analytics
-from stockformer.dashboard.paths import parse_locations, safe_child, safe_run_path
+from stockformer.dashboard.paths import parse_locations
 from stockformer.dashboard.picks import is_stale, last_trading_day, latest_picks
-from stockformer.dashboard.runs import artifact, headline, list_runs, load_run
+from stockformer.dashboard.runs import artifact, headline
 from stockformer.errors import RunError
+from stockformer.rundir import list_runs, safe_child, safe_run_path
+from stockformer.rundir import open_run as load_run
 
 
 @pytest.mark.parametrize("name", ["../../etc", "..", ".", "/etc", "a/b", "..\\x", "", "x\x00"])
@@ -167,3 +169,25 @@ def test_last_trading_day_and_staleness(tmp_path):
     picks = latest_picks(tmp_path)
     assert not is_stale(picks, datetime(2024, 3, 11, 9, 0), close)
     assert is_stale(picks, datetime(2024, 3, 11, 17, 0), close)
+
+
+def test_rerun_uses_the_configured_benchmark(tmp_path):
+    """The re-run reads backtest.benchmark like the stored backtest (it was silently dropped
+    while the dashboard probed for a loader the backtest package never exported)."""
+    from stockformer.backtest import run_backtest
+    from stockformer.backtest.runner import load_benchmark
+    from stockformer.config import BacktestConfig
+    from stockformer.dashboard.rerun import rerun_backtest
+    from tests.backtest_helpers import random_panel, random_predictions
+
+    panel = random_panel(days=50, stocks=8, seed=2, limit_flags=False)
+    preds = random_predictions(panel, 1)
+    dates = panel["date"].unique().sort()
+    index = pl.DataFrame({"date": dates, "close": 100.0 * np.cumprod(1 + 0.01 * np.sin(np.arange(len(dates))))})
+    index.write_csv(tmp_path / "index.csv")
+    cfg = BacktestConfig(topk=3, benchmark=str(tmp_path / "index.csv"))
+    got = rerun_backtest(preds, panel, cfg)["equity"]["benchmark"].to_numpy()
+    want = run_backtest(preds, panel, cfg, load_benchmark(tmp_path / "index.csv")).equity["benchmark"]
+    universe = run_backtest(preds, panel, cfg, None).equity["benchmark"].to_numpy()
+    np.testing.assert_allclose(got, want.to_numpy())
+    assert not np.allclose(got, universe)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
+from stockformer.signal.metrics import accuracy_text, majority_direction, prediction_metrics
 from stockformer.train.collapse import collapse_diagnostic, collapse_warnings, trade_output_collapse
-from stockformer.train.metrics import accuracy_text, majority_direction, prediction_metrics
 
 
 def market(days=60, n=40, seed=0):
@@ -103,7 +103,7 @@ def test_regression_message_names_the_share():
 def test_planted_signal_model_does_not_collapse():
     from test_trainer import make_fs, make_graph, make_split, small_cfgs
 
-    from stockformer.train.metrics import daily_rank_ic
+    from stockformer.signal.metrics import daily_rank_ic
     from stockformer.train.trainer import fit, predict
 
     fs, split, graph = make_fs(days=120, n=20), make_split(days=120), make_graph(n=20)
@@ -173,8 +173,8 @@ def test_report_html_shows_the_run_warnings(tmp_path):
     from backtest_helpers import random_panel, random_predictions
 
     from stockformer.backtest import backtest_run
-    from stockformer.backtest.runner import run_warnings
     from stockformer.data.store import save_dataset
+    from stockformer.rundir import run_warnings
 
     panel = random_panel(days=30, stocks=10, seed=4, limit_flags=False)
     save_dataset(panel, tmp_path / "data")

@@ -15,8 +15,9 @@ from stockformer.cli import main
 from stockformer.config import ModelConfig, config_from_dict
 from stockformer.data.store import save_dataset
 from stockformer.data.synthetic import generate_market
-from stockformer.jobs.runinfo import load_graph, load_run
+from stockformer.jobs.run_model import load_graph
 from stockformer.model.registry import build_model
+from stockformer.rundir import load_run
 
 SETS = ["features.window=10", "features.min_history=20", "graph.embedding=spectral",
         "graph.dim=8", "graph.top_k=8", "model.t1=8", "model.t2=2", "model.d_model=16",
@@ -67,7 +68,7 @@ def _other_state(world, change: str) -> dict:
     graph = load_graph(info)
     n_feat = len(info.feature_names)
     n = len(info.symbols)
-    cfg: ModelConfig = info.cfg.model
+    cfg: ModelConfig = info.config.model
     if change == "features":
         n_feat += 6  # e.g. features.window 11 instead of 10
     elif change == "model":

@@ -29,8 +29,10 @@ from stockformer.factors.featureset import FeatureSet
 from stockformer.factors.pipeline import build_features
 from stockformer.graph import build_graph
 from stockformer.jobs.daily import predict_day
-from stockformer.jobs.runinfo import load_graph, load_model, load_run
-from stockformer.train.run import candidate_scores, industries_asof, predictions_frame
+from stockformer.jobs.run_model import load_graph, load_model
+from stockformer.rundir import load_run
+from stockformer.signal.trade_output import candidate_scores
+from stockformer.train.run import industries_asof, predictions_frame
 from stockformer.train.splits import make_splits
 from stockformer.train.trainer import predict
 
@@ -149,7 +151,7 @@ class Pipeline:
     def __init__(self, run_dir: Path, panel: pl.DataFrame, t: date):
         info = load_run(run_dir)
         self.info, self.panel, self.t = info, panel, t
-        fs = build_features(panel, info.cfg.features, use_cache=False)
+        fs = build_features(panel, info.config.features, use_cache=False)
         self.fs = reindexed(fs, info.symbols)
         self.t_idx = int(np.searchsorted(self.fs.dates.astype("datetime64[D]"), np.datetime64(t)))
         assert self.fs.dates[self.t_idx] == np.datetime64(t)
@@ -168,7 +170,7 @@ class Pipeline:
         return predictions_frame(self.fs, anchors, out.pred_return, out.prob_up, score)
 
     def backtest(self, preds: pl.DataFrame):
-        return run_backtest(preds, self.panel, self.info.cfg.backtest)
+        return run_backtest(preds, self.panel, self.info.config.backtest)
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +214,7 @@ def test_graph_refit_on_training_period_is_unchanged(clean, dirty, source):
     """The graph fitted on the training period (which ends before t) from the garbage panel
     equals the one from the clean panel; the features need no fitted normalisation (they are
     cross-sectional, per date), so the graph is everything fitted outside the model."""
-    cfg = clean.info.cfg
+    cfg = clean.info.config
     fs = clean.fs
     split = make_splits(fs.dates, cfg.split, t1=cfg.model.t1, t2=cfg.model.t2,
                         label_lag=fs.label_lag)[0]
@@ -275,6 +277,6 @@ def test_daily_job_targets_on_t_are_identical(clean, dirty, cut):
     """The daily job's picks and target weights for t ignore everything after t."""
     a = predict_day(clean.info, clean.panel, cut, {})
     b = predict_day(dirty.info, dirty.panel, cut, {})
-    assert a.picks == b.picks == clean.info.cfg.backtest.topk
+    assert a.picks == b.picks == clean.info.config.backtest.topk
     assert a.table.equals(b.table)
     assert a.table["target_weight"].sum() == pytest.approx(1.0)

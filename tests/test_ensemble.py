@@ -12,14 +12,15 @@ import polars as pl
 import pytest
 import torch
 
+from stockformer.backtest.compare import model_config
 from stockformer.cli import main
 from stockformer.config import config_from_dict
 from stockformer.data.store import save_dataset
 from stockformer.data.synthetic import generate_market
 from stockformer.errors import ConfigError
-from stockformer.train.compare import model_config
-from stockformer.train.ensemble import combine, ensemble_size, member_model_paths, rank_average
-from stockformer.train.run import trade_score
+from stockformer.rundir import ensemble_size, member_model_paths
+from stockformer.signal.ensemble import combine, rank_average
+from stockformer.signal.trade_output import trade_score
 
 STOCKS, DAYS = 20, 220
 NAN = np.nan
@@ -164,7 +165,7 @@ def predict(run: Path, data: str, out: Path, day) -> int:
 
 def test_daily_job_on_an_ensemble_run_reproduces_its_predictions(world, tmp_path):
     from stockformer.jobs.manifest import read_manifest
-    from stockformer.jobs.runinfo import load_run
+    from stockformer.rundir import load_run
 
     ens = world["ens"]
     info = load_run(ens)

@@ -12,11 +12,12 @@ import polars as pl
 import pytest
 
 from stockformer.backtest import load_predictions, run_backtest
-from stockformer.backtest.evaluate import evaluate_signal, lagged_labels
+from stockformer.backtest.evaluate import evaluate_signal
 from stockformer.cli import main
 from stockformer.config import BacktestConfig
 from stockformer.data.store import save_dataset
 from stockformer.errors import DataError
+from stockformer.signal.decay import lagged_labels
 from tests.backtest_helpers import foresight_predictions, random_panel, random_predictions
 
 

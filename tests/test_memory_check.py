@@ -41,3 +41,21 @@ def test_refuses_with_a_suggestion_when_over_the_limit():
 def test_accepts_what_fits():
     est = check_memory(ModelConfig(d_model=16), 30, 360, 4, limit_gb=4.0)
     assert est.gib < 4.0
+
+
+def test_training_checks_memory_on_the_device_the_trainer_resolves(monkeypatch):
+    """train.device: cuda without CUDA is one ResourceError line from train/device.py, the
+    trainer's own resolution, not a crash probing the memory of a GPU that is not there."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from stockformer.config import config_from_dict
+    from stockformer.train.run import _check_memory
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    features = SimpleNamespace(symbols=[f"S{i}" for i in range(10)], feature_names=["f"] * 6)
+    with pytest.raises(ResourceError, match="CUDA is not available"):
+        _check_memory(config_from_dict({"train": {"device": "cuda"}}), features)
+    monkeypatch.setenv("STOCKFORMER_SKIP_MEMORY_CHECK", "1")
+    _check_memory(config_from_dict({"train": {"device": "auto"}}), features)  # auto: the CPU

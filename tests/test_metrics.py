@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.stats import pearsonr, spearmanr
 
-from stockformer.train.metrics import (
+from stockformer.signal.metrics import (
     daily_ic,
     daily_rank_ic,
     direction_accuracy,

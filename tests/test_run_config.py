@@ -12,8 +12,8 @@ from dashboard_fixtures import write_run
 from streamlit.testing.v1 import AppTest
 
 from stockformer.config import config_from_dict
-from stockformer.dashboard.runs import load_run as dashboard_load_run
-from stockformer.run_config import absolute_inputs, load_run_config, save_run_config
+from stockformer.rundir import absolute_inputs, load_run_config, save_run_config
+from stockformer.rundir import open_run as dashboard_load_run
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -38,7 +38,7 @@ def test_saved_config_holds_absolute_input_paths(tmp_path, monkeypatch):
 def test_trained_run_is_read_from_another_folder(tmp_path, monkeypatch):
     from stockformer.data.store import save_dataset
     from stockformer.data.synthetic import generate_market
-    from stockformer.jobs.runinfo import load_run as job_load_run
+    from stockformer.rundir import load_run as job_load_run
     from stockformer.train.run import train_run
 
     project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
@@ -59,7 +59,7 @@ def test_trained_run_is_read_from_another_folder(tmp_path, monkeypatch):
     data = str((project / "data").resolve())
     assert stored(run)["data"]["path"] == data
     assert json.loads((run / "metrics.json").read_text())["data"]["path"] == data
-    assert job_load_run(run).cfg.data.path == data
+    assert job_load_run(run).config.data.path == data
     assert dashboard_load_run(project / "runs", "r").config.data.path == data
 
 

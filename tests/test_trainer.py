@@ -65,7 +65,7 @@ def small_cfgs(**model_kw):
 
 
 def rank_ic(fs, split, res, graph):
-    from stockformer.train.metrics import daily_rank_ic
+    from stockformer.signal.metrics import daily_rank_ic
 
     p = predict(res.model, fs, split.test, graph, device="cpu", batch_size=32)
     return float(np.nanmean(daily_rank_ic(p.pred_return, fs.labels[split.test], fs.mask[split.test])))

@@ -3,12 +3,11 @@
 from stockformer.backtest.engine import BacktestResult, run_backtest
 from stockformer.backtest.output import write_backtest
 from stockformer.backtest.predictions import load_predictions
-from stockformer.backtest.runner import backtest_run, latest_run
+from stockformer.backtest.runner import backtest_run
 
 __all__ = [
     "BacktestResult",
     "backtest_run",
-    "latest_run",
     "load_predictions",
     "run_backtest",
     "write_backtest",

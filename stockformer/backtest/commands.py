@@ -59,7 +59,8 @@ def register(app: typer.Typer) -> None:
         dataset (writes runs/<id>-external/)."""
         from rich.console import Console
 
-        from stockformer.backtest.runner import backtest_external, backtest_run, latest_run
+        from stockformer.backtest.runner import backtest_external, backtest_run
+        from stockformer.rundir import latest_run
 
         overrides = {
             f"backtest.{k}": v
@@ -87,7 +88,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _signal_table(report) -> Table:
-    from stockformer.train.metrics import accuracy_text
+    from stockformer.signal.metrics import accuracy_text
 
     m = report.metrics
     table = Table(title=f"Signal quality ({report.settings['start']} .. {report.settings['end']}, "
@@ -129,8 +130,8 @@ def _register_signal_commands(app: typer.Typer) -> None:
 
         from stockformer.backtest.evaluate import evaluate_signal, write_signal
         from stockformer.backtest.predictions import load_predictions
-        from stockformer.backtest.runner import external_run_dir
         from stockformer.data.store import load_panel
+        from stockformer.rundir import external_run_dir
 
         if fill not in ("open", "close"):
             raise ConfigError(f"--fill {fill!r}: not open or close")
@@ -152,7 +153,7 @@ def _register_signal_commands(app: typer.Typer) -> None:
         """Export a run's predictions for other tools (qlib: pred.pkl, MultiIndex
         datetime/instrument, column score)."""
         from stockformer.backtest.export import EXPORT_FORMATS, export_qlib
-        from stockformer.backtest.runner import latest_run
+        from stockformer.rundir import latest_run
 
         if format not in EXPORT_FORMATS:
             raise ConfigError(f"--format {format!r}: not one of {', '.join(EXPORT_FORMATS)}")

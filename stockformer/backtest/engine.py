@@ -17,9 +17,7 @@ from stockformer.backtest.costs import CostModel, limit_grid, resolve_costs
 from stockformer.backtest.kernel import MODE_DROPOUT, MODE_TARGET, Signal, SimResult, Tape, simulate
 from stockformer.backtest.market import Market, build_market, dense_columns, fill_arrays
 from stockformer.backtest.performance import portfolio_metrics
-from stockformer.backtest.predictions import OPTIONAL, check_predictions
 from stockformer.backtest.selection import top_candidates
-from stockformer.backtest.signal_metrics import backtest_prediction_metrics
 from stockformer.backtest.strategy import (
     long_short_weights,
     rebalance_days,
@@ -28,6 +26,8 @@ from stockformer.backtest.strategy import (
 )
 from stockformer.config import BacktestConfig
 from stockformer.errors import DataError
+from stockformer.signal.fast_metrics import backtest_prediction_metrics
+from stockformer.signal.predictions import OPTIONAL, check_predictions
 
 
 @dataclass

@@ -4,6 +4,7 @@
 - qlib's pred.pkl: a pandas DataFrame indexed by (datetime, instrument) with a `score` column;
 - wide Parquet / CSV: a date column and one score column per symbol (a blank or NaN cell = no
   score).
+Each ends as the predictions contract (stockformer.signal.predictions), checked there.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import polars as pl
 
 from stockformer.data.schema import canonical_name
 from stockformer.errors import DataError
+from stockformer.signal.predictions import OPTIONAL, check_predictions
 
-OPTIONAL = ("pred_return", "prob_up")
 # pandas writes an unnamed index (a wide table's dates) to Parquet under this name
 _PANDAS_INDEX = "__index_level_0__"
 
@@ -108,36 +109,3 @@ def _read_qlib_pickle(path: Path) -> pl.DataFrame:
     flat["date"] = pd.to_datetime(flat["date"]).dt.date
     flat["symbol"] = flat["symbol"].astype(str)
     return pl.from_pandas(flat)
-
-
-def check_predictions(frame: pl.DataFrame, source: str = "predictions") -> pl.DataFrame:
-    """Types, required columns, no duplicate (date, symbol); sorted by (date, symbol)."""
-    missing = [c for c in ("date", "symbol", "score") if c not in frame.columns]
-    if missing:
-        raise DataError(f"{source}: missing column(s) {', '.join(missing)}")
-    try:
-        cols = [
-            pl.col("date").cast(pl.Date),
-            pl.col("symbol").cast(pl.Utf8),
-            pl.col("score").cast(pl.Float64),
-        ] + [pl.col(c).cast(pl.Float64) for c in OPTIONAL if c in frame.columns]
-        out = frame.select(cols)
-        # an optional column without one number (an empty prob_up) is as good as absent
-        out = out.drop([c for c in OPTIONAL if c in out.columns and not out[c].is_finite().any()])
-    except Exception as err:
-        raise DataError(f"{source}: column types not usable ({type(err).__name__})") from None
-    nulls = out.filter(pl.col("date").is_null() | pl.col("symbol").is_null())
-    if nulls.height:
-        raise DataError(f"{source}: empty date or symbol ({nulls.height} rows)")
-    if out.height == 0:
-        raise DataError(f"{source}: no prediction rows")
-    out = out.sort("date", "symbol")
-    # sorted, a duplicate sits next to its twin: a shifted comparison, not a hash of every row
-    twin = (pl.col("date") == pl.col("date").shift(1)) & (pl.col("symbol") == pl.col("symbol").shift(1))
-    dup = out.filter(twin | twin.shift(-1))
-    if dup.height:
-        row = dup.row(0, named=True)
-        raise DataError(
-            f"{source}: duplicate (date, symbol) ({dup.height} rows, e.g. {row['date']} {row['symbol']})"
-        )
-    return out

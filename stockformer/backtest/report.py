@@ -62,7 +62,7 @@ def _box(kind: str, title: str, lines: list[str]) -> str:
 
 
 def _accuracy_cell(pred: dict) -> str:
-    from stockformer.train.metrics import accuracy_text
+    from stockformer.signal.metrics import accuracy_text
 
     return accuracy_text(pred)
 

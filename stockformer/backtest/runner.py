@@ -1,5 +1,6 @@
 """backtest_run: backtest the predictions of a run directory with its saved configuration;
-backtest_external: another tool's predictions on a dataset, into a new runs/<id>-external/."""
+backtest_external: another tool's predictions on a dataset, into a new runs/<stamp>-external/
+(the run directory itself is read and written through stockformer.rundir)."""
 
 from __future__ import annotations
 
@@ -14,31 +15,17 @@ from stockformer.backtest.output import write_backtest
 from stockformer.backtest.predictions import load_predictions
 from stockformer.config import load_config
 from stockformer.errors import DataError, RunError
-from stockformer.io import read_json, write_parquet
-from stockformer.run_config import load_run_config, save_run_config
-
-EXTERNAL_NAME = "external"  # run folders of outside predictions: runs/<stamp>-external
-
-
-def latest_run(runs_dir: str | Path) -> Path:
-    """The most recently finished training run under runs_dir: the newest folder holding
-    predictions.parquet (compare folders and runs still training are skipped)."""
-    root = Path(runs_dir)
-    runs = [p for p in root.iterdir() if (p / "predictions.parquet").is_file()] if root.is_dir() else []
-    if not runs:
-        raise RunError(f"{root}: no finished run (one with predictions.parquet): train a model first")
-    return max(runs, key=lambda p: (p / "predictions.parquet").stat().st_mtime)
-
-
-def run_warnings(run_dir: str | Path) -> list[str]:
-    """The training run's warnings from metrics.json (e.g. a collapsed score); none for runs
-    written before the check, or when metrics.json is absent or unreadable."""
-    try:
-        metrics = read_json(Path(run_dir) / "metrics.json", RunError, kind=dict)
-    except RunError:  # a report without the training run's warnings is still a report
-        return []
-    found = metrics.get("warnings")
-    return [str(w) for w in found] if isinstance(found, list) else []
+from stockformer.rundir import (
+    BACKTEST_DIR,
+    CONFIG_FILE,
+    EXTERNAL_NAME,
+    PREDICTIONS_FILE,
+    external_run_dir,
+    load_run_config,
+    run_warnings,
+    save_run_config,
+    write_predictions,
+)
 
 
 def load_benchmark(path: str | Path) -> pl.DataFrame:
@@ -67,10 +54,10 @@ def backtest_run(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: run directory not found")
-    cfg_path = run_dir / "config.yaml"
+    cfg_path = run_dir / CONFIG_FILE
     # the run's input paths found from any folder, older runs' relative ones included
     cfg = load_run_config(run_dir, overrides) if cfg_path.is_file() else load_config(None, overrides)
-    pred_path = Path(predictions) if predictions else run_dir / "predictions.parquet"
+    pred_path = Path(predictions) if predictions else run_dir / PREDICTIONS_FILE
     if not pred_path.is_file():
         raise RunError(f"{pred_path}: predictions not found (is the run complete?)")
     preds = load_predictions(pred_path)
@@ -81,16 +68,8 @@ def backtest_run(
     result = run_backtest(preds, panel, cfg.backtest, bench,
                           market=market_at(data or cfg.data.path), calendar=cfg.job.calendar)
     # the run's own warnings (metrics.json) describe its own predictions, not a --predictions file
-    write_backtest(result, run_dir / "backtest", None if predictions else run_warnings(run_dir))
+    write_backtest(result, run_dir / BACKTEST_DIR, None if predictions else run_warnings(run_dir))
     return result
-
-
-def external_run_dir(runs_dir: str | Path) -> Path:
-    """A new, empty runs_dir/<stamp>-external/ folder (the training runs' naming)."""
-    from stockformer.config import Config
-    from stockformer.train.run import new_run_dir
-
-    return new_run_dir(Config(name=EXTERNAL_NAME), runs_dir)
 
 
 def backtest_external(
@@ -114,6 +93,6 @@ def backtest_external(
     result.summary["settings"]["predictions_file"] = str(Path(predictions).resolve())
     run_dir = external_run_dir(runs_dir)
     save_run_config(run_dir, cfg)
-    write_parquet(run_dir / "predictions.parquet", preds)
-    write_backtest(result, run_dir / "backtest")
+    write_predictions(run_dir, preds)
+    write_backtest(result, run_dir / BACKTEST_DIR)
     return run_dir, result

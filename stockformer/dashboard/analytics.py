@@ -9,7 +9,7 @@ import polars as pl
 
 from stockformer.backtest.performance import drawdown_curve
 from stockformer.backtest.periods import monthly_returns as monthly_returns  # one definition
-from stockformer.train import metrics as m
+from stockformer.signal import metrics as m
 
 
 def daily_returns(equity: pl.DataFrame, column: str = "strategy") -> pl.Series:

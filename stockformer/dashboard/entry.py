@@ -16,9 +16,9 @@ from stockformer.dashboard import (
     page_signal,
     page_stock,
 )
-from stockformer.dashboard.paths import Locations, parse_locations, safe_run_path
-from stockformer.dashboard.runs import RunInfo
+from stockformer.dashboard.paths import Locations, parse_locations
 from stockformer.errors import RunError
+from stockformer.rundir import RunInfo, safe_run_path
 
 PAGES = (
     "Runs", "Performance", "Signal quality", "Holdings & trades", "Stock drilldown", "Latest picks",

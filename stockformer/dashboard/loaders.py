@@ -10,10 +10,22 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from stockformer.backtest.annualization import market_at
 from stockformer.config import BacktestConfig
 from stockformer.dashboard import analytics
-from stockformer.dashboard.runs import ARTIFACTS, RunInfo, list_runs, mtime_of, read_table
+from stockformer.dashboard.rerun import rerun_backtest
+from stockformer.dashboard.runs import ARTIFACTS, read_table
+from stockformer.data.store import load_panel
 from stockformer.errors import DataError
+from stockformer.rundir import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    SUMMARY_FILE,
+    RunInfo,
+    list_runs,
+    mtime_of,
+)
 
 _TTL = 3600  # seconds; bounds memory for a dashboard left open all day
 
@@ -28,9 +40,9 @@ def runs_signature(root: Path) -> tuple[tuple[str, float, float, float], ...]:
             sig.append(
                 (
                     child.name,
-                    mtime_of(child / "config.yaml"),
-                    mtime_of(child / "metrics.json"),
-                    mtime_of(child / "backtest" / "summary.json"),
+                    mtime_of(child / CONFIG_FILE),
+                    mtime_of(child / METRICS_FILE),
+                    mtime_of(child / SUMMARY_FILE),
                 )
             )
     return tuple(sig)
@@ -66,22 +78,11 @@ def panel_file(path: str) -> Path:
     return p / "panel.parquet" if p.is_dir() else p
 
 
-def _read_panel(path: str) -> pl.DataFrame:
-    try:
-        from stockformer.data.store import load_panel
-    except ImportError:  # the data stage is not in this checkout: read the file directly
-        file = panel_file(path)
-        if not file.is_file():
-            raise DataError(f"{path}: no panel found (expected a panel file or a dataset directory)") from None
-        return read_table(file, ("date", "symbol", "close"))
-    return load_panel(path)
-
-
 @st.cache_data(ttl=_TTL, show_spinner="Loading the panel...", max_entries=4)
 def _panel(path: str, mtime: float) -> pl.DataFrame:
     if mtime == 0.0:
         raise DataError(f"{path}: panel not found (the run's data.path)")
-    return _read_panel(path)
+    return load_panel(path)
 
 
 def panel(path: str) -> pl.DataFrame:
@@ -92,7 +93,7 @@ def panel(path: str) -> pl.DataFrame:
 def _signal(
     pred_path: str, pred_mtime: float, panel_path: str, panel_mtime: float, horizon: int, price: str
 ) -> tuple[pl.DataFrame, list[float]]:
-    preds = _table(pred_path, pred_mtime, ARTIFACTS["predictions.parquet"])
+    preds = _table(pred_path, pred_mtime, ARTIFACTS[PREDICTIONS_FILE])
     labels = analytics.realised_labels(_panel(panel_path, panel_mtime), horizon, price)
     labels = labels.filter(pl.col("date").is_between(preds["date"].min(), preds["date"].max()))
     return analytics.signal_series(preds, labels), analytics.quantile_returns(preds, labels)
@@ -102,7 +103,7 @@ def signal(info: RunInfo) -> tuple[pl.DataFrame, list[float]]:
     """Daily IC / RankIC / accuracy and quantile returns of a run's predictions against the
     labels realised in its panel. Raises StockformerError when either is unavailable."""
     assert info.config is not None
-    pred = info.path / "predictions.parquet"
+    pred = info.path / PREDICTIONS_FILE
     data_path = info.config.data.path
     feats = info.config.features
     return _signal(
@@ -116,9 +117,7 @@ def _rerun(
     pred_path: str, pred_mtime: float, panel_path: str, panel_mtime: float, cfg_json: str,
     market: str | None = None, calendar: str | None = None,
 ) -> dict[str, Any]:
-    from stockformer.dashboard.rerun import rerun_backtest
-
-    preds = _table(pred_path, pred_mtime, ARTIFACTS["predictions.parquet"])
+    preds = _table(pred_path, pred_mtime, ARTIFACTS[PREDICTIONS_FILE])
     cfg = BacktestConfig.model_validate_json(cfg_json)
     return rerun_backtest(preds, _panel(panel_path, panel_mtime), cfg, market=market,
                           calendar=calendar)
@@ -127,10 +126,8 @@ def _rerun(
 def rerun(info: RunInfo, cfg: BacktestConfig) -> dict[str, Any]:
     """The run's predictions through the project's backtester with other settings."""
     assert info.config is not None
-    pred = info.path / "predictions.parquet"
+    pred = info.path / PREDICTIONS_FILE
     data_path = info.config.data.path
-    from stockformer.backtest.annualization import market_at
-
     return _rerun(str(pred), mtime_of(pred), data_path, mtime_of(panel_file(data_path)),
                   cfg.model_dump_json(), market_at(data_path), info.config.job.calendar)
 

@@ -7,9 +7,9 @@ import polars as pl
 import streamlit as st
 
 from stockformer.dashboard import analytics, charts, loaders
-from stockformer.dashboard.runs import RunInfo
 from stockformer.dashboard.tables import for_display
 from stockformer.errors import StockformerError
+from stockformer.rundir import RunInfo
 
 
 def render(run: RunInfo) -> None:

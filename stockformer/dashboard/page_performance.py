@@ -9,8 +9,8 @@ import streamlit as st
 from stockformer.backtest import annualization
 from stockformer.dashboard import analytics, charts, loaders
 from stockformer.dashboard.format import SUMMARY_KEYS, flat_settings, metrics_table
-from stockformer.dashboard.runs import RunInfo, run_warnings
 from stockformer.errors import StockformerError
+from stockformer.rundir import RunInfo, run_warnings
 
 
 def render(selected: list[RunInfo]) -> None:

@@ -8,8 +8,8 @@ import streamlit as st
 from stockformer.config import BacktestConfig, CostConfig
 from stockformer.dashboard import charts, loaders
 from stockformer.dashboard.format import SUMMARY_KEYS, metrics_table
-from stockformer.dashboard.runs import RunInfo
 from stockformer.errors import StockformerError
+from stockformer.rundir import RunInfo
 
 PRESETS = ["cn_a_share", "us", "none", "custom"]
 

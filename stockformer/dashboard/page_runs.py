@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from stockformer.dashboard.format import SIGNAL_KEYS, metrics_table
-from stockformer.dashboard.runs import RunInfo, headline, run_warnings
+from stockformer.dashboard.runs import headline
+from stockformer.rundir import RunInfo, run_warnings
 
 
 def render(infos: list[RunInfo]) -> None:
@@ -15,7 +16,8 @@ def render(infos: list[RunInfo]) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     for info in infos:
         if not info.ok:
-            (st.info if info.is_comparison else st.error)(f"Run {info.name}: {info.error}")
+            # a compare folder or outside predictions is not a broken run: say what it is
+            (st.error if info.is_trained else st.info)(f"Run {info.name}: {info.error}")
             continue
         for line in run_warnings(info):  # outside the expander, so it cannot be missed
             st.warning(f"Run {info.name}: {line}")

@@ -9,10 +9,10 @@ import streamlit as st
 
 from stockformer.dashboard import analytics, charts, loaders
 from stockformer.dashboard.format import SIGNAL_KEYS, fmt, metrics_table
-from stockformer.dashboard.runs import RunInfo, run_warnings
 from stockformer.dashboard.tables import for_display
 from stockformer.errors import StockformerError
-from stockformer.train.metrics import accuracy_text
+from stockformer.rundir import RunInfo, run_warnings
+from stockformer.signal.metrics import accuracy_text
 
 COMPARISON_FILE = "comparison.csv"
 

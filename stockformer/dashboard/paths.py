@@ -1,4 +1,5 @@
-"""Where the dashboard reads from, and the one check every run path goes through.
+"""Where the dashboard reads from (every run path then goes through stockformer.rundir'
+safe_run_path / safe_child).
 
 The runs root comes from `--runs` (streamlit run app.py -- --runs DIR), else the
 STOCKFORMER_RUNS environment variable, else `runs/`; the picks folder likewise from
@@ -11,8 +12,6 @@ import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from stockformer.errors import RunError
 
 DEFAULT_RUNS = "runs"
 DEFAULT_PREDICTIONS = "predictions"
@@ -35,27 +34,3 @@ def parse_locations(argv: list[str] | None = None, env: dict[str, str] | None = 
     runs = args.runs or env.get("STOCKFORMER_RUNS") or DEFAULT_RUNS
     picks = args.predictions or env.get("STOCKFORMER_PREDICTIONS") or DEFAULT_PREDICTIONS
     return Locations(Path(runs).expanduser().resolve(), Path(picks).expanduser().resolve())
-
-
-def safe_run_path(root: Path, name: str) -> Path:
-    """`root/name` resolved, refused unless it is a direct child folder of the runs root.
-
-    Run names come from the URL (?run=...) and from folder listings; resolving first and
-    then checking the parent defeats `..`, absolute paths and symlinks pointing outside.
-    """
-    root = Path(root).resolve()
-    if not name or name in {".", ".."} or "/" in name or "\\" in name or "\x00" in name:
-        raise RunError(f"run name {name!r}: not a plain folder name under {root}")
-    path = (root / name).resolve()
-    if path.parent != root:
-        raise RunError(f"run name {name!r}: resolves outside the runs root {root}")
-    return path
-
-
-def safe_child(run_dir: Path, relative: str) -> Path:
-    """A file inside a run directory, refused if a symlink leads it outside that run."""
-    run_dir = Path(run_dir).resolve()
-    path = (run_dir / relative).resolve()
-    if not path.is_relative_to(run_dir):
-        raise RunError(f"{run_dir.name}/{relative}: resolves outside the run directory")
-    return path

@@ -237,7 +237,7 @@ def oracle_rank_ic(stocks: int = 300, days: int = 1500, seed: int = 0) -> dict[s
     `oracle_next`: E[r_{t+1}|t] vs r_{t+1}; `oracle_label`: E[r_{t+2}|t] vs the label
     close t+1 -> t+2; `reversal_1d` (-r_t) and `momentum_20d` are scored on the label.
     """
-    from stockformer.train.metrics import daily_rank_ic
+    from stockformer.signal.metrics import daily_rank_ic
 
     mk = simulate_market(stocks, days, seed)
     close = mk.close

@@ -30,7 +30,7 @@ def _load(data: Path | None, cfg: Config) -> pl.DataFrame:
 
 def factor_rank_ic(fs: FeatureSet, anchors: np.ndarray) -> np.ndarray:
     """Mean daily rank IC of each factor with the label over `anchors`: [F]."""
-    from stockformer.train.metrics import daily_rank_ic
+    from stockformer.signal.metrics import daily_rank_ic
 
     labels, mask = fs.labels[anchors], fs.mask[anchors]
     out = np.full(len(fs.feature_names), np.nan)

@@ -14,9 +14,11 @@ import numpy as np
 import polars as pl
 
 from stockformer.errors import CheckpointError, DataError, StockformerError
+from stockformer.factors.families import lookback as feature_lookback
 from stockformer.factors.featureset import FeatureSet
-from stockformer.jobs.runinfo import RunInfo, load_graph, load_model
+from stockformer.jobs.run_model import load_graph, load_model
 from stockformer.jobs.strategy import target_weights
+from stockformer.rundir import RunInfo
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ def check_coverage(info: RunInfo, day: date, symbols: set[str]) -> list[str]:
     missing = sorted(set(info.symbols) - symbols)
     n_run = len(info.symbols)
     covered = n_run - len(missing)
-    need = info.cfg.job.min_coverage
+    need = info.config.job.min_coverage
     if covered == 0 or covered < need * n_run:
         raise UniverseError(
             f"only {covered} of the run's {n_run} stocks trade on {day} (needs {need:.0%}; "
@@ -76,8 +78,8 @@ def check_coverage(info: RunInfo, day: date, symbols: set[str]) -> list[str]:
 
 
 def lookback_days(info: RunInfo) -> int:
-    cfg = info.cfg
-    return cfg.model.t1 + cfg.features.window + cfg.job.history_margin
+    cfg = info.config
+    return cfg.model.t1 + feature_lookback(cfg.features) + cfg.job.history_margin
 
 
 def _reindex(fs: FeatureSet, symbols: list[str]) -> FeatureSet:
@@ -134,13 +136,14 @@ def build_day_features(info: RunInfo, panel: pl.DataFrame, day: date) -> Feature
     """Features of the last t1 trading days up to `day`, on the run's universe and order."""
     from stockformer.factors.pipeline import build_features
 
-    cfg = info.cfg
+    cfg = info.config
     t1 = cfg.model.t1
     dates = panel.get_column("date").unique().sort()
-    need = t1 + cfg.features.window
+    look = feature_lookback(cfg.features)
+    need = t1 + look
     if len(dates) < need:
         raise DataError(f"the data has {len(dates)} trading days up to {day}; the run needs "
-                        f"at least {need} (t1 {t1} + Alpha360 window {cfg.features.window})")
+                        f"at least {need} (t1 {t1} + the factors' {look}-day history)")
     keep = dates.tail(lookback_days(info))
     window = panel.filter(pl.col("date") >= keep[0])
     fs = build_features(window, cfg.features, use_cache=False,
@@ -181,10 +184,10 @@ def predict_day(
 ) -> DayPrediction:
     """Rank the run's universe on `day` and derive target weights and orders vs `previous`."""
     from stockformer.jobs.outputs import build_table
-    from stockformer.train.ensemble import mean_output
-    from stockformer.train.run import ensemble_trade_score
+    from stockformer.signal.ensemble import mean_output
+    from stockformer.signal.trade_output import ensemble_trade_score
 
-    cfg = info.cfg
+    cfg = info.config
     require_not_before_start(panel, day)
     panel = panel.filter(pl.col("date") <= day)  # nothing after the day, ever
     today = panel.filter(pl.col("date") == day)

@@ -65,7 +65,7 @@ def run_job(
     from stockformer.config import JobConfig
     from stockformer.errors import StockformerError
     from stockformer.jobs.lock import JobLockedError
-    from stockformer.jobs.runinfo import load_run
+    from stockformer.rundir import load_run
 
     started = time.perf_counter()
     day = day or today or date.today()
@@ -74,9 +74,9 @@ def run_job(
         info = load_run(run)
     except StockformerError as err:  # still logged and recorded below, under the lock
         run_error = err
-    out_dir = Path(out or (info.cfg.job.out if info else JobConfig().out))
+    out_dir = Path(out or (info.config.job.out if info else JobConfig().out))
     out_dir.mkdir(parents=True, exist_ok=True)
-    cal = calendar or (info.cfg.job.calendar if info else JobConfig().calendar)
+    cal = calendar or (info.config.job.calendar if info else JobConfig().calendar)
     handler = _file_logger(out_dir)
     try:
         # a second concurrent job stops here (JobLockedError), before touching anything
@@ -98,7 +98,7 @@ def run_job(
                 log.error("predict %s failed: %s\n%s", day, message, traceback.format_exc())
                 err.job_log = out_dir / LOG_FILE  # the CLI points to the log only once it holds this
                 append_manifest(out_dir, ManifestEntry(
-                    date=day, run_id=info.run_id if info else Path(run).name,
+                    date=day, run_id=info.name if info else Path(run).name,
                     model_hash=info.model_hash if info else None, data_cutoff=None, rows=0,
                     wall_seconds=wall, status="failed", generated_at=datetime.now(),
                     message=message))
@@ -114,7 +114,7 @@ def run_job(
 def _record(out_dir: Path, info, result: JobResult) -> None:
     """The manifest line of an attempt that ran to its end: success, or a no-op."""
     append_manifest(out_dir, ManifestEntry(
-        date=result.day, run_id=info.run_id, model_hash=info.model_hash,
+        date=result.day, run_id=info.name, model_hash=info.model_hash,
         data_cutoff=result.data_cutoff, rows=result.rows, wall_seconds=result.wall_seconds,
         status=result.status, generated_at=datetime.now(), message=result.message))
 

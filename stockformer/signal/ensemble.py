@@ -1,39 +1,14 @@
-"""Seed ensembles: K members trained with seeds seed, seed+1, ..., their scores rank-averaged.
-
-Run-directory layout (the contract with the daily job and the dashboard): member 0 is the run
-itself (`model.pt`, `checkpoint.pt`, `history.csv` at the top, as for a single model); member
-k >= 1 lives in `ensemble/m<k>/` (`model.pt`, `checkpoint.pt`, `history.csv`). The graph is
-shared (`graph.npz`, fitted with the run's seed). How many members a run has comes from its
-config (`train.ensemble`, see `ensemble_size`), never from what happens to lie on disk.
+"""Seed ensembles' outputs combined into one signal: K members trained with seeds seed, seed+1,
+..., their traded scores rank-averaged, their raw outputs (pred_return, prob_up) averaged.
+Where the members' files live in a run directory is stockformer.rundir' business.
 """
 
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 from scipy.stats import rankdata
-
-ENSEMBLE_DIR = "ensemble"
-# non-learned references: the same numbers for any seed, so they are one member whatever K is
-SEEDLESS_MODELS = ("momentum", "reversal")
-
-
-def ensemble_size(cfg) -> int:
-    """Members a run of `cfg` has: train.ensemble, or 1 for the seedless references."""
-    return 1 if cfg.model.name in SEEDLESS_MODELS else int(cfg.train.ensemble)
-
-
-def member_dir(run_dir: str | Path, k: int) -> Path:
-    """Where member k writes its model, checkpoint and history (member 0: the run dir)."""
-    run_dir = Path(run_dir)
-    return run_dir if k == 0 else run_dir / ENSEMBLE_DIR / f"m{k}"
-
-
-def member_model_paths(run_dir: str | Path, members: int) -> list[Path]:
-    """The weights files of a run's `members` members, member 0 first."""
-    return [member_dir(run_dir, k) / "model.pt" for k in range(members)]
 
 
 def rank_average(scores: list[np.ndarray], valid: np.ndarray) -> np.ndarray:

@@ -1,12 +1,12 @@
-"""The backtest's prediction metrics in one pass: two sorts per day instead of seven.
+"""The prediction metrics in one pass: two sorts per day instead of seven.
 
-`stockformer.train.metrics.prediction_metrics` defines the metrics (IC, RankIC, their IRs and
+`stockformer.signal.metrics.prediction_metrics` defines the metrics (IC, RankIC, their IRs and
 t-stats, accuracy, MAE / RMSE, top-k hit rate, quintile returns); on a 5,000 x 2,500 grid it spends
 ~20 s in repeated row-wise argsorts (scipy rankdata twice per rank IC, one argsort per top-k side,
 one per quantile split), and the backtest also needs the daily IC / RankIC series, which doubles
 that. Here one stable sort of the day's scores and one of its labels serve every rank-based
 statistic. tests/test_backtest_metrics.py checks the result against prediction_metrics, ties
-included, so the definitions stay the ones in train/metrics.py.
+included, so the definitions stay the ones in signal/metrics.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from stockformer.train.metrics import _MIN_STOCKS, assemble_metrics
+from stockformer.signal.metrics import MIN_STOCKS, assemble_metrics
 
 
 @njit(cache=True)
@@ -115,7 +115,7 @@ def _daily(score, label, ok, s_order, y_order, k: int, q: int):
         oy = rank_of[y_order[t, :m]]
         _stabilise(s, os, m)
         _stabilise(y, oy, m)
-        if m >= _MIN_STOCKS:
+        if m >= MIN_STOCKS:
             ic[t] = _pearson(s, y)
             ric[t] = _pearson(_average_ranks(s, os), _average_ranks(y, oy))
         if m >= 2 * k:

@@ -1,7 +1,9 @@
-"""Prediction metrics on dense [days, stocks] arrays with a validity mask.
+"""Prediction metrics on dense [days, stocks] arrays with a validity mask: the definitions.
 
 Per-day cross-sectional statistics first, then their means, IRs and t-statistics,
-the way qlib reports IC / RankIC / ICIR / RankICIR.
+the way qlib reports IC / RankIC / ICIR / RankICIR. Training, the backtest, the factor report,
+the synthetic market's oracle and the dashboard all score a signal with these
+(signal/fast_metrics.py computes the same numbers in one sort per day for large grids).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-_MIN_STOCKS = 3  # a daily correlation needs a few names to mean anything
+MIN_STOCKS = 3  # a daily correlation needs a few names to mean anything
 
 
 def _masked(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -19,7 +21,7 @@ def _masked(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _row_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation per row, ignoring NaNs pairwise (NaN where < _MIN_STOCKS)."""
+    """Pearson correlation per row, ignoring NaNs pairwise (NaN where < MIN_STOCKS)."""
     both = ~(np.isnan(a) | np.isnan(b))
     n = both.sum(axis=1)
     a = np.where(both, a, 0.0)
@@ -32,7 +34,7 @@ def _row_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         cov = (da * db).sum(1)
         var = np.sqrt((da * da).sum(1) * (db * db).sum(1))
         r = cov / var
-    r[(n < _MIN_STOCKS) | ~np.isfinite(r)] = np.nan
+    r[(n < MIN_STOCKS) | ~np.isfinite(r)] = np.nan
     return r
 
 
@@ -52,7 +54,7 @@ def daily_rank_ic(pred: np.ndarray, label: np.ndarray, mask: np.ndarray) -> np.n
     return _row_corr(_row_ranks(p), _row_ranks(y))
 
 
-def _series_stats(x: np.ndarray) -> tuple[float, float, float]:
+def series_stats(x: np.ndarray) -> tuple[float, float, float]:
     """mean, information ratio (mean / std), t-statistic of a daily series."""
     x = x[np.isfinite(x)]
     if len(x) == 0:
@@ -150,8 +152,8 @@ def assemble_metrics(
 ) -> dict:
     """The metrics dict from the daily IC / RankIC series, hit rate and quantile returns
     (shared by this reference implementation and the backtest's one-sort version)."""
-    ic_mean, icir, ic_t = _series_stats(ic)
-    ric_mean, ricir, ric_t = _series_stats(ric)
+    ic_mean, icir, ic_t = series_stats(ic)
+    ric_mean, ricir, ric_t = series_stats(ric)
     m = mask & np.isfinite(pred_return) & np.isfinite(label)
     err = (pred_return - label)[m]
     up = prob_up if prob_up is not None else (pred_return > 0).astype(np.float64)
@@ -190,7 +192,3 @@ def prediction_metrics(
         daily_ic(score, label, mask), daily_rank_ic(score, label, mask), pred_return, label, mask,
         prob_up, topk_hit_rate(score, label, mask, topk), quantile_returns(score, label, mask, 5),
     )
-
-
-# public name for the daily-series summary (mean, IR, t-stat), used by the dashboard
-series_stats = _series_stats

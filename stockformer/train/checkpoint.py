@@ -10,19 +10,27 @@ from typing import Any
 
 import torch
 
+from stockformer.config import RESUMABLE, TrainConfig
 from stockformer.errors import CheckpointError
 from stockformer.io import atomic_path
 
 FORMAT = 1
-# training options that may change between an interrupted run and its resumption
-_RESUMABLE = {"epochs", "device", "tensorboard", "num_workers", "early_stopping", "amp", "max_memory_gb",
-              "trade_output",
-              "ensemble"}  # a member's training does not depend on how many members there are
+
+
+def resumable_fields(train_cls: type[TrainConfig] = TrainConfig) -> frozenset[str]:
+    """Training options that may change between an interrupted run and its resumption: the
+    fields config.py marks `json_schema_extra=RESUMABLE`. Derived, not listed here, so the
+    decision sits beside each option's definition and a new option is part of a checkpoint's
+    identity (a changed value refuses --resume) unless it is marked."""
+    return frozenset(name for name, info in train_cls.model_fields.items()
+                     if isinstance(info.json_schema_extra, dict)
+                     and RESUMABLE.items() <= info.json_schema_extra.items())
 
 
 def identity(model_cfg, train_cfg, *, seed: int, n_features: int, n_stocks: int) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: model config, training options, data shape."""
-    train = {k: v for k, v in train_cfg.model_dump(mode="json").items() if k not in _RESUMABLE}
+    resumable = resumable_fields(type(train_cfg))
+    train = {k: v for k, v in train_cfg.model_dump(mode="json").items() if k not in resumable}
     return {
         "model": model_cfg.model_dump(mode="json"),
         "train": train,

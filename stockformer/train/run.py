@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +17,22 @@ import polars as pl
 from stockformer.config import Config
 from stockformer.errors import RunError
 from stockformer.factors.featureset import FeatureSet
-from stockformer.io import write_json, write_parquet
-from stockformer.run_config import save_run_config
-from stockformer.train.metrics import daily_rank_ic, prediction_metrics
+from stockformer.rundir import (
+    GRAPH_FILE,
+    MODEL_FILE,
+    ensemble_size,
+    member_dir,
+    new_run_dir,
+    save_run_config,
+    write_metrics,
+    write_predictions,
+    write_universe,
+)
+from stockformer.signal.ensemble import mean_output
+from stockformer.signal.metrics import daily_rank_ic, prediction_metrics
+from stockformer.signal.trade_output import choose_trade_output, ensemble_trade_score, trade_score
 
 log = logging.getLogger(__name__)
-
-TRADE_OUTPUTS = ("regression", "classification", "blend")
 
 
 @dataclass
@@ -58,18 +65,6 @@ class MemberOutput:
     fit: object
 
 
-def new_run_dir(cfg: Config, root: str | Path | None = None) -> Path:
-    root = Path(root or cfg.runs_dir)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = root / f"{stamp}-{cfg.name}"
-    suffix = 1
-    while path.exists():
-        suffix += 1
-        path = root / f"{stamp}-{cfg.name}-{suffix}"
-    path.mkdir(parents=True)
-    return path
-
-
 def load_panel_for(cfg: Config) -> pl.DataFrame:
     """The configured panel, restricted to the configured dates and symbols."""
     from stockformer.data.store import load_panel
@@ -85,60 +80,6 @@ def load_panel_for(cfg: Config) -> pl.DataFrame:
     if panel.height == 0:
         raise RunError(f"{cfg.data.path}: no rows left after the data.start / data.end / max_stocks filters")
     return panel
-
-
-def _standardize_rows(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Cross-sectional z-score per row over valid cells (for blending two scores)."""
-    out = np.where(valid, x, np.nan).astype(np.float64)
-    with warnings.catch_warnings():  # a day with no valid stock is all-NaN: fine, zeroed below
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(out, axis=1, keepdims=True)
-        std = np.nanstd(out, axis=1, keepdims=True)
-    std[~np.isfinite(std) | (std == 0)] = 1.0
-    return np.nan_to_num((out - mean) / std)
-
-
-def trade_score(output: str, pred: np.ndarray, prob: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """The score traded under `output` (regression, classification or their blend)."""
-    if output == "regression":
-        return pred
-    if output == "classification":
-        return prob
-    return _standardize_rows(pred, valid) + _standardize_rows(prob, valid)
-
-
-def candidate_scores(pred: np.ndarray, prob: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarray]:
-    return {name: trade_score(name, pred, prob, valid) for name in TRADE_OUTPUTS}
-
-
-def ensemble_trade_score(output: str, preds: list[np.ndarray], probs: list[np.ndarray],
-                         valid: np.ndarray) -> np.ndarray:
-    """The ensemble's traded score: the rank average of each member's `trade_score` (a single
-    member's score unchanged)."""
-    from stockformer.train.ensemble import combine
-
-    return combine([trade_score(output, p, q, valid) for p, q in zip(preds, probs, strict=True)], valid)
-
-
-def choose_trade_output(
-    pred: np.ndarray | list[np.ndarray], prob: np.ndarray | list[np.ndarray], labels: np.ndarray,
-    mask: np.ndarray, requested: str
-) -> tuple[str, dict[str, float]]:
-    """Pick the output to trade by validation RankIC (never by test). Returns (name, val scores).
-
-    `pred` / `prob` may be lists, one per ensemble member: each candidate is then scored on
-    the members' rank average (`ensemble_trade_score`)."""
-    preds = pred if isinstance(pred, list) else [pred]
-    probs = prob if isinstance(prob, list) else [prob]
-    scores = {}
-    for name in TRADE_OUTPUTS:
-        s = ensemble_trade_score(name, preds, probs, mask)
-        ric = daily_rank_ic(s, labels, mask)
-        scores[name] = float(np.nanmean(ric)) if np.isfinite(ric).any() else float("nan")
-    if requested != "auto":
-        return requested, scores
-    finite = {k: v for k, v in scores.items() if np.isfinite(v)}
-    return (max(finite, key=finite.get) if finite else "regression"), scores
 
 
 def predictions_frame(
@@ -176,13 +117,11 @@ def _check_memory(cfg: Config, fs: FeatureSet) -> None:
 
     if cfg.model.name in NON_NEURAL:
         return
-    import torch
+    from stockformer.train.device import resolve_device  # imports torch: neural models only
 
-    device = cfg.train.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    # the device the trainer will use ("cuda" on a machine without one: one line, not a crash)
     check_memory(cfg.model, len(fs.symbols), len(fs.feature_names), cfg.train.batch_size,
-                 limit_gb=cfg.train.max_memory_gb, device=device)
+                 limit_gb=cfg.train.max_memory_gb, device=resolve_device(cfg.train.device).type)
 
 
 def shuffled_labels(fs: FeatureSet, before: int, seed: int) -> FeatureSet:
@@ -278,7 +217,6 @@ def fit_window(fs: FeatureSet, split, cfg: Config, run_dir: Path, *, resume: boo
     (fitted with the run's seed) and data; member k >= 1 writes under ensemble/m<k>/."""
     from stockformer.graph import build_graph
     from stockformer.model.baselines import NON_NEURAL, fit_predict_nonneural
-    from stockformer.train.ensemble import ensemble_size, member_dir
     from stockformer.train.trainer import fit, predict
 
     members: list[MemberOutput] = []
@@ -300,7 +238,7 @@ def fit_window(fs: FeatureSet, split, cfg: Config, run_dir: Path, *, resume: boo
         result = fit(fs, split, graph, cfg.model, cfg.train, seed=cfg.seed + k, run_dir=mdir,
                      resume=resume)
         if k == 0:
-            graph.save(run_dir / "graph.npz")  # after fit: a refused resume keeps the run's graph
+            graph.save(run_dir / GRAPH_FILE)  # after fit: a refused resume keeps the run's graph
         val = predict(result.model, fs, split.val, graph, device=result.device, batch_size=batch)
         test = predict(result.model, fs, split.test, graph, device=result.device, batch_size=batch)
         val_anchors, test_anchors = val.anchors, test.anchors
@@ -311,8 +249,6 @@ def fit_window(fs: FeatureSet, split, cfg: Config, run_dir: Path, *, resume: boo
 
 
 def _outcome(name: str, val_anchors, test_anchors, members: list[MemberOutput], graph) -> WindowOutcome:
-    from stockformer.train.ensemble import mean_output
-
     def mean(attr: str) -> np.ndarray:
         return mean_output([getattr(m, attr) for m in members])
 
@@ -370,7 +306,6 @@ def train_run(
 ) -> Path:
     """Train (one split, or every rolling window when `walkforward`), predict, write the run dir."""
     from stockformer.factors.pipeline import build_features
-    from stockformer.train.ensemble import member_dir
     from stockformer.train.splits import make_splits
 
     started = time.perf_counter()
@@ -395,17 +330,16 @@ def train_run(
     # input paths stored absolute: the run is read later from folders other than this one
     stored = save_run_config(run_dir, cfg)
     # the model is tied to this universe and feature order; the daily job checks against them
-    write_json(run_dir / "symbols.json", list(fs.symbols))
-    write_json(run_dir / "feature_names.json", list(fs.feature_names))
+    write_universe(run_dir, fs.symbols, fs.feature_names)
     if len(splits) > 1:  # the walk-forward run's headline model is the last window's
         import shutil
 
         last = run_dir / "windows" / f"w{len(splits) - 1:02d}"
-        for name in ("model.pt", "graph.npz"):
+        for name in (MODEL_FILE, GRAPH_FILE):
             if (last / name).exists():
                 shutil.copy2(last / name, run_dir / name)
         for k in range(1, len(outcomes[-1].members)):  # and so are its ensemble members
-            src, dst = member_dir(last, k) / "model.pt", member_dir(run_dir, k) / "model.pt"
+            src, dst = member_dir(last, k) / MODEL_FILE, member_dir(run_dir, k) / MODEL_FILE
             if src.exists():
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, dst)
@@ -445,7 +379,7 @@ def train_run(
             "train_seconds": float(sum(m.fit.train_seconds for m in o.members)),
         })
     preds = pl.concat(frames).unique(["date", "symbol"], keep="last").sort(["date", "symbol"])
-    write_parquet(run_dir / "predictions.parquet", preds)
+    write_predictions(run_dir, preds)
 
     # scores are per day (row-wise blend), so the windows' scores concatenate to the whole
     test_a = np.concatenate([o.test_anchors for o in outcomes])
@@ -483,5 +417,5 @@ def train_run(
     }
     metrics.update(_collapse_block(fs, trade_output, {"test": (test_a, test_pred, test_prob),
                                                       "validation": (val_a, val_pred, val_prob)}))
-    write_json(run_dir / "metrics.json", metrics)
+    write_metrics(run_dir, metrics)
     return run_dir

@@ -27,10 +27,10 @@ from stockformer.errors import DataError
 from stockformer.io import atomic_path, write_text
 from stockformer.model.registry import build_model
 from stockformer.model.stockformer import count_parameters, is_large_step
+from stockformer.signal.metrics import daily_ic, daily_rank_ic
 from stockformer.train import checkpoint as ckpt
 from stockformer.train.device import amp_dtype, autocast, make_scaler, resolve_device
 from stockformer.train.loss import multitask_loss
-from stockformer.train.metrics import daily_ic, daily_rank_ic
 from stockformer.train.progress import report_epoch
 from stockformer.train.schedule import make_scheduler
 from stockformer.train.targets import process_target
