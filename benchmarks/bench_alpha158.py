@@ -25,8 +25,8 @@ from benchmarks.bench_factors import _peak_gib, _run
 
 def _build(stocks: int, days: int, chunk: int, families: list[str], q) -> None:
     from stockformer.config import FeaturesConfig
+    from stockformer.data.random_panel import random_panel
     from stockformer.factors.pipeline import iter_feature_chunks, prepare, process_block
-    from stockformer.factors.random_panel import random_panel
 
     panel = random_panel(stocks, days, seed=0)
     cfg = FeaturesConfig(families=families, cache_dir=None)
@@ -51,9 +51,9 @@ def _build(stocks: int, days: int, chunk: int, families: list[str], q) -> None:
 def _raw(stocks: int, days: int, which: str, q) -> None:
     from benchmarks.pandas_alpha158 import alpha158_pandas
     from stockformer.config import FeaturesConfig
+    from stockformer.data.random_panel import random_panel
     from stockformer.factors.dense import to_dense
     from stockformer.factors.families import raw_dense
-    from stockformer.factors.random_panel import random_panel
 
     def build(p):
         if which == "pandas":

@@ -30,8 +30,8 @@ def _peak_gib() -> float:
 
 def _ours(stocks: int, days: int, chunk: int, memmap: str | None, q) -> None:
     from stockformer.config import FeaturesConfig
+    from stockformer.data.random_panel import random_panel
     from stockformer.factors.pipeline import iter_feature_chunks, prepare, process_block
-    from stockformer.factors.random_panel import random_panel
 
     panel = random_panel(stocks, days, seed=0)
     cfg = FeaturesConfig(cache_dir=None)
@@ -66,7 +66,7 @@ def _pandas(stocks: int, days: int, q) -> None:
     from threadpoolctl import threadpool_limits
 
     from benchmarks.pandas_reference import features_pandas, labels_pandas
-    from stockformer.factors.random_panel import random_panel
+    from stockformer.data.random_panel import random_panel
 
     df = random_panel(stocks, days, seed=0).to_pandas()
     t0, c0 = time.perf_counter(), time.process_time()

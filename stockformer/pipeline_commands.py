@@ -9,8 +9,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from stockformer.backtest import backtest_run
+from stockformer.backtest.annualization import caveat
 from stockformer.config import Config, load_config, parse_overrides
+from stockformer.data.store import load_panel
+from stockformer.data.synthetic import save_synthetic_dataset
 from stockformer.errors import ConfigError
+from stockformer.rundir import new_run_dir
+from stockformer.signal.metrics import accuracy_text
 from stockformer.train.progress import set_quiet
 
 console = Console()
@@ -30,8 +36,6 @@ def resolve_config(
 
 def print_metrics(run_dir: Path) -> None:
     from rich.markup import escape
-
-    from stockformer.signal.metrics import accuracy_text
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     table = Table(title=f"run {run_dir}")
@@ -60,8 +64,6 @@ def print_metrics(run_dir: Path) -> None:
 
 def ensure_data(cfg: Config) -> None:
     """Generate the configured synthetic market when the data path does not exist yet."""
-    from stockformer.data.synthetic import save_synthetic_dataset
-
     path = Path(cfg.data.path)
     if path.exists():
         return
@@ -89,7 +91,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train on one split (train/validation/test), predict the test period, write runs/<id>/."""
         set_quiet(quiet)
-        from stockformer.train.run import train_run
+        from stockformer.train.run import train_run  # lazy: keeps --help fast
 
         cfg = resolve_config(config, data, device, sets)
         if resume and run_dir is None:
@@ -111,14 +113,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Retrain on every rolling window (split.rolling) and concatenate the out-of-sample predictions."""
         set_quiet(quiet)
-        from stockformer.train.run import train_run
+        from stockformer.train.run import train_run  # lazy: keeps --help fast
 
         cfg = resolve_config(config, data, device, sets)
         cfg.split.scheme = "rolling"
         out = train_run(cfg, run_dir=run_dir, walkforward=True, workers=workers, ray_address=ray_address)
         print_metrics(out)
-        from stockformer.backtest import backtest_run
-        from stockformer.backtest.walkforward import window_table
+        from stockformer.backtest.walkforward import window_table  # lazy: keeps --help fast
 
         backtest_run(out)  # one backtest over the whole out-of-sample period
         console.print(window_table(out))
@@ -140,9 +141,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train, predict and backtest several models on the same data, splits and costs."""
         set_quiet(quiet)
+        # lazy: keeps --help fast
         from stockformer.backtest.compare import compare as run_compare
         from stockformer.backtest.compare import markdown_table
-        from stockformer.rundir import new_run_dir
 
         cfg = resolve_config(config, data, device, sets)
         ensure_data(cfg)
@@ -163,10 +164,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The whole pipeline on the embedded synthetic market: data, train, predict, backtest, report."""
         set_quiet(quiet)
-        from stockformer.backtest import backtest_run
-        from stockformer.data.store import load_panel
-        from stockformer.jobs.job import run_job
-        from stockformer.train.run import train_run
+        from stockformer.jobs.job import run_job  # lazy: keeps --help fast
+        from stockformer.train.run import train_run  # lazy: keeps --help fast
 
         cfg = resolve_config(config, None, device, sets)
         console.rule("1/4 data")
@@ -183,8 +182,6 @@ def register(app: typer.Typer) -> None:
             f"excess (ann.) {s['excess_annualized_return']:.2%}, turnover {s['turnover']:.2f}"
         )
         from rich.markup import escape
-
-        from stockformer.backtest.annualization import caveat
 
         if note := caveat(s):  # a short test period: say what the annualised figures are worth
             console.print(f"[bold yellow]caveat:[/] {escape(note)}")

@@ -13,10 +13,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.pandas_alpha158 import alpha158_pandas  # noqa: E402
 from stockformer.config import FeaturesConfig  # noqa: E402
+from stockformer.data.random_panel import random_panel  # noqa: E402
 from stockformer.factors.alpha158 import ROLLING, WINDOWS, feature_names  # noqa: E402
 from stockformer.factors.dense import to_dense  # noqa: E402
 from stockformer.factors.families import raw_dense  # noqa: E402
-from stockformer.factors.random_panel import random_panel  # noqa: E402
 
 # measured on this panel (24 stocks x 150 days, reference on 8): ours (float32) against the
 # reference rounded to float32 differ by at most 8.7e-9 (pandas' rolling std of the flat

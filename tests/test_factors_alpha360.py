@@ -12,11 +12,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.pandas_reference import alpha360_pandas  # noqa: E402
 from stockformer.config import FeaturesConfig  # noqa: E402
+from stockformer.data.random_panel import random_panel  # noqa: E402
 from stockformer.factors.alpha360 import feature_names  # noqa: E402
 from stockformer.factors.dense import to_dense  # noqa: E402
 from stockformer.factors.families import raw_dense  # noqa: E402
 from stockformer.factors.history import vwap_with_fallback  # noqa: E402
-from stockformer.factors.random_panel import random_panel  # noqa: E402
 
 
 def alpha360_dense(dp, window, fillna):

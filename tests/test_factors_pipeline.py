@@ -7,12 +7,12 @@ import polars as pl
 import pytest
 
 from stockformer.config import FeaturesConfig
+from stockformer.data.random_panel import random_panel
 from stockformer.factors import preprocess
 from stockformer.factors.dense import ffill, to_dense
 from stockformer.factors.families import raw_dense
 from stockformer.factors.labels import direction_labels, make_labels
 from stockformer.factors.pipeline import build_features
-from stockformer.factors.random_panel import random_panel
 
 W = 10  # a short Alpha360 window keeps these tests fast
 # every factor family goes through the same preprocessing and the same look-ahead test

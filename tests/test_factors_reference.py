@@ -11,8 +11,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.pandas_reference import features_pandas  # noqa: E402
 from stockformer.config import FeaturesConfig  # noqa: E402
+from stockformer.data.random_panel import random_panel  # noqa: E402
 from stockformer.factors.pipeline import build_features  # noqa: E402
-from stockformer.factors.random_panel import random_panel  # noqa: E402
 
 
 def test_pipeline_matches_pandas_reference():

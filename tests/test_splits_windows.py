@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from stockformer.config import FeaturesConfig, SplitConfig
+from stockformer.data.random_panel import random_panel
 from stockformer.errors import ConfigError
 from stockformer.factors.pipeline import build_features
-from stockformer.factors.random_panel import random_panel
 from stockformer.train.splits import make_splits
 from stockformer.train.windows import WindowDataset, calendar_time
 

@@ -13,6 +13,8 @@ from datetime import date
 from typing import Any
 
 from stockformer.data.calendar import _ALIASES
+from stockformer.data.store import load_meta
+from stockformer.errors import DataError
 
 A_SHARE_DAYS = 238
 US_DAYS = 252
@@ -82,9 +84,6 @@ def caveat(summary: dict[str, Any] | None) -> str | None:
 
 def market_at(path) -> str | None:
     """The market declared by the dataset at `path` (None for a loose panel file or no meta)."""
-    from stockformer.data.store import load_meta
-    from stockformer.errors import DataError
-
     try:
         return dataset_market(load_meta(path))
     except DataError:  # no meta.json: the preset and the calendar decide

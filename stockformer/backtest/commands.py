@@ -9,14 +9,18 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from stockformer.backtest import annualization
+from stockformer.backtest.formatting import fmt
+from stockformer.backtest.predictions import load_predictions
+from stockformer.backtest.runner import backtest_external, backtest_run
+from stockformer.data.store import load_panel
 from stockformer.errors import ConfigError, DataError
+from stockformer.rundir import external_run_dir, latest_run
+from stockformer.signal.metrics import accuracy_text
 
 
 def _summary_table(result, out_dir: Path):
     from rich.markup import escape
-
-    from stockformer.backtest import annualization
-    from stockformer.backtest.formatting import fmt
 
     s = result.summary
     table = Table(title=f"Backtest ({out_dir})")
@@ -59,9 +63,6 @@ def register(app: typer.Typer) -> None:
         dataset (writes runs/<id>-external/)."""
         from rich.console import Console
 
-        from stockformer.backtest.runner import backtest_external, backtest_run
-        from stockformer.rundir import latest_run
-
         overrides = {
             f"backtest.{k}": v
             for k, v in {
@@ -88,8 +89,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _signal_table(report) -> Table:
-    from stockformer.signal.metrics import accuracy_text
-
     m = report.metrics
     table = Table(title=f"Signal quality ({report.settings['start']} .. {report.settings['end']}, "
                         f"{m.get('days', 0)} days)")
@@ -128,10 +127,10 @@ def _register_signal_commands(app: typer.Typer) -> None:
         days. Writes signal.json and daily_ic.parquet."""
         from rich.console import Console
 
-        from stockformer.backtest.evaluate import evaluate_signal, write_signal
-        from stockformer.backtest.predictions import load_predictions
-        from stockformer.data.store import load_panel
-        from stockformer.rundir import external_run_dir
+        from stockformer.backtest.evaluate import (  # lazy: keeps --help fast
+            evaluate_signal,
+            write_signal,
+        )
 
         if fill not in ("open", "close"):
             raise ConfigError(f"--fill {fill!r}: not open or close")
@@ -152,8 +151,10 @@ def _register_signal_commands(app: typer.Typer) -> None:
     ) -> None:
         """Export a run's predictions for other tools (qlib: pred.pkl, MultiIndex
         datetime/instrument, column score)."""
-        from stockformer.backtest.export import EXPORT_FORMATS, export_qlib
-        from stockformer.rundir import latest_run
+        from stockformer.backtest.export import (  # lazy: keeps --help fast
+            EXPORT_FORMATS,
+            export_qlib,
+        )
 
         if format not in EXPORT_FORMATS:
             raise ConfigError(f"--format {format!r}: not one of {', '.join(EXPORT_FORMATS)}")

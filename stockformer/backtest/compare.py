@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from stockformer.backtest import backtest_run
 from stockformer.config import Config
 from stockformer.errors import ConfigError
 from stockformer.io import write_parquet, write_text
+from stockformer.train.run import train_run
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,7 @@ METRIC_COLUMNS = (
 
 
 def known_models() -> set[str]:
-    from stockformer.model.baselines import NEURAL_BASELINES, NON_NEURAL
+    from stockformer.model.baselines import NEURAL_BASELINES, NON_NEURAL  # lazy: torch
 
     return {"stockformer", *NEURAL_BASELINES, *NON_NEURAL}
 
@@ -72,9 +74,6 @@ def model_config(cfg: Config, model: str, seed: int) -> Config:
 
 
 def run_one(cfg: Config, model: str, seed: int, out_dir: Path) -> dict:
-    from stockformer.backtest import backtest_run
-    from stockformer.train.run import train_run
-
     mcfg = model_config(cfg, model, seed)
     run_dir = out_dir / "models" / f"{model.replace(':', '-')}-s{seed}"
     started = time.perf_counter()

@@ -12,6 +12,7 @@ from stockformer.backtest import annualization
 from stockformer.backtest.formatting import benchmark_label, flat_settings, fmt
 from stockformer.backtest.performance import drawdown_curve
 from stockformer.backtest.periods import monthly_returns, yearly_table
+from stockformer.signal.metrics import accuracy_text
 
 if TYPE_CHECKING:
     from stockformer.backtest.engine import BacktestResult
@@ -62,8 +63,6 @@ def _box(kind: str, title: str, lines: list[str]) -> str:
 
 
 def _accuracy_cell(pred: dict) -> str:
-    from stockformer.signal.metrics import accuracy_text
-
     return accuracy_text(pred)
 
 

@@ -14,6 +14,7 @@ from stockformer.backtest.engine import BacktestResult, run_backtest
 from stockformer.backtest.output import write_backtest
 from stockformer.backtest.predictions import load_predictions
 from stockformer.config import load_config
+from stockformer.data.store import load_panel
 from stockformer.errors import DataError, RunError
 from stockformer.rundir import (
     BACKTEST_DIR,
@@ -61,7 +62,6 @@ def backtest_run(
     if not pred_path.is_file():
         raise RunError(f"{pred_path}: predictions not found (is the run complete?)")
     preds = load_predictions(pred_path)
-    from stockformer.data.store import load_panel  # the data stage owns panel reading
 
     panel = load_panel(data or cfg.data.path)
     bench = load_benchmark(cfg.backtest.benchmark) if cfg.backtest.benchmark else None
@@ -84,7 +84,6 @@ def backtest_external(
     the folder then holds config.yaml (input paths absolute), predictions.parquet and backtest/."""
     cfg = load_config(None, {**(overrides or {}), "name": EXTERNAL_NAME, "data.path": str(data)})
     preds = load_predictions(predictions)
-    from stockformer.data.store import load_panel
 
     panel = load_panel(cfg.data.path)
     bench = load_benchmark(cfg.backtest.benchmark) if cfg.backtest.benchmark else None

@@ -5,6 +5,6 @@ from __future__ import annotations
 
 
 def main(argv: list[str] | None = None) -> None:
-    from stockformer.dashboard.entry import main as _main
+    from stockformer.dashboard.entry import main as _main  # lazy: streamlit
 
     _main(argv)

@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from stockformer.dashboard.runs import read_table
+from stockformer.data.calendar import is_trading_day
 
 PICK_COLUMNS = ("rank", "symbol", "score", "pred_return", "prob_up", "target_weight")
 MANIFEST_COLUMNS = ("date", "run_id", "data_cutoff", "status", "generated_at")
@@ -111,10 +112,6 @@ def last_trading_day(now: datetime, close_at: time = time(16, 30), calendar: str
 
 def _sessions(start: date, end: date, calendar: str) -> set[date]:
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    try:  # the project's calendar (exchange holidays), when this checkout has it
-        from stockformer.data.calendar import is_trading_day
-    except ImportError:
-        return {d for d in days if d.weekday() < 5}
     return {d for d in days if is_trading_day(d, calendar)}
 
 

@@ -112,7 +112,7 @@ def download(
     end: str = typer.Option(..., help="Last day (YYYY-MM-DD)."),
 ) -> None:
     """Download daily bars (needs `pip install stockformer[data]`) and save a dataset."""
-    from stockformer.data.sources import import_online
+    from stockformer.data.sources import import_online  # lazy: keeps --help fast
 
     names = [s.strip() for s in symbols.split(",") if s.strip()]
     panel, report = import_online(source, names, _parse_day(start, "--start"),  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from stockformer import io
+from stockformer.data.loaders import read_any
 from stockformer.data.validate import ValidationReport, validate
 from stockformer.errors import DataError
 
@@ -118,7 +119,6 @@ def load_panel(path: str | Path) -> pl.DataFrame:
             raise DataError(f"{path / PANEL_FILE}: cannot read ({err})") from None
     if not path.exists():
         raise DataError(f"{path}: no such dataset or file")
-    from stockformer.data.loaders import read_any
 
     # a panel file is canonical: its prices are already adjusted (no second adjustment)
     panel, _ = validate(read_any(path), str(path))

@@ -20,6 +20,10 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from stockformer.data.store import save_dataset
+from stockformer.data.validate import validate
+from stockformer.signal.metrics import daily_rank_ic
+
 INDUSTRIES: tuple[str, ...] = (
     "Banks", "Tech", "Healthcare", "Consumer", "Energy", "Materials", "Industrials", "Utilities",
     "Real Estate", "Telecom", "Autos", "Insurance", "Media", "Agriculture", "Transport",
@@ -222,9 +226,6 @@ def save_synthetic_dataset(
 ):
     """Generate, validate and store the synthetic market as a dataset directory (what
     `stockformer data synth` and the demo write)."""
-    from stockformer.data.store import save_dataset
-    from stockformer.data.validate import validate
-
     market = simulate_market(stocks, days, seed, start, progress=progress)
     panel, report = validate(market.panel, "synthetic")
     return save_dataset(panel, out, report, meta={
@@ -237,8 +238,6 @@ def oracle_rank_ic(stocks: int = 300, days: int = 1500, seed: int = 0) -> dict[s
     `oracle_next`: E[r_{t+1}|t] vs r_{t+1}; `oracle_label`: E[r_{t+2}|t] vs the label
     close t+1 -> t+2; `reversal_1d` (-r_t) and `momentum_20d` are scored on the label.
     """
-    from stockformer.signal.metrics import daily_rank_ic
-
     mk = simulate_market(stocks, days, seed)
     close = mk.close
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -11,12 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from stockformer.config import Config, load_config
+from stockformer.data.store import load_panel
 from stockformer.factors.featureset import FeatureSet
+from stockformer.signal.metrics import daily_rank_ic
 
 
 def _load(data: Path | None, cfg: Config) -> pl.DataFrame:
-    from stockformer.data.store import load_panel
-
     panel = load_panel(data if data is not None else cfg.data.path)
     if cfg.data.start is not None:
         panel = panel.filter(pl.col("date") >= cfg.data.start)
@@ -30,8 +30,6 @@ def _load(data: Path | None, cfg: Config) -> pl.DataFrame:
 
 def factor_rank_ic(fs: FeatureSet, anchors: np.ndarray) -> np.ndarray:
     """Mean daily rank IC of each factor with the label over `anchors`: [F]."""
-    from stockformer.signal.metrics import daily_rank_ic
-
     labels, mask = fs.labels[anchors], fs.mask[anchors]
     out = np.full(len(fs.feature_names), np.nan)
     for j in range(len(fs.feature_names)):
@@ -49,8 +47,8 @@ def features_command(
 ) -> None:
     """Build and cache the features; print shapes, masked share and the top factors by
     validation rank IC."""
-    from stockformer.factors.pipeline import build_features
-    from stockformer.train.splits import make_splits
+    from stockformer.factors.pipeline import build_features  # lazy: keeps --help fast
+    from stockformer.train.splits import make_splits  # lazy: keeps --help fast
 
     cfg = load_config(config)
     panel = _load(data, cfg)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stockformer.io import atomic_path
+
 
 @dataclass
 class FeatureSet:
@@ -67,8 +69,6 @@ class FeatureSet:
 
     def save(self, path: str | Path) -> None:
         """Save to one .npz (written atomically)."""
-        from stockformer.io import atomic_path
-
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(

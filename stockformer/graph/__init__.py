@@ -12,6 +12,8 @@ import numpy as np
 from stockformer.config import GraphConfig
 from stockformer.errors import ConfigError, DataError
 from stockformer.graph.correlation import correlation_matrix, industry_adjacency, top_k_graph
+from stockformer.graph.spectral import spectral_embedding
+from stockformer.io import atomic_path
 
 STRUC2VEC_DEFAULT_K = 10  # neighbours kept for Struc2Vec when the graph is dense
 STRUC2VEC_LARGE = 1500  # nodes above which Struc2Vec's all-pairs DTW gets slow
@@ -32,8 +34,6 @@ class StockGraph:
         return cls(adj, np.stack([src, dst]).astype(np.int64), adj[src, dst], embedding)
 
     def save(self, path: str | Path) -> None:
-        from stockformer.io import atomic_path
-
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             emb = self.embedding
             np.savez(fh, adjacency=self.adjacency,
@@ -75,11 +75,9 @@ def build_graph(
     adj = parts[0] if len(parts) == 1 else np.maximum(parts[0], parts[1])
     emb = None
     if cfg.embedding == "spectral":
-        from stockformer.graph.spectral import spectral_embedding
-
         emb = spectral_embedding(adj, cfg.dim)
     elif cfg.embedding == "struc2vec":
-        from stockformer.graph.struc2vec import struc2vec_embedding
+        from stockformer.graph.struc2vec import struc2vec_embedding  # lazy: torch
 
         if n > STRUC2VEC_LARGE:
             log.warning("graph: Struc2Vec compares all %d x %d node pairs (slow, memory ~ "

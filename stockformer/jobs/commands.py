@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from stockformer.errors import ConfigError, StockformerError, environment_error_line
+from stockformer.jobs.lock import JobLockedError
 
 EXIT_FAILED = 2  # any failure of the job (data, validation, universe, model): one line
 EXIT_LOCKED = 3  # another job holds the lock
@@ -52,8 +53,7 @@ def register(app: typer.Typer) -> None:
         device: str = device_opt,
     ) -> None:
         """Update the data, predict one trading day, write <out>/<date>.parquet/.csv + manifest."""
-        from stockformer.jobs.job import run_job
-        from stockformer.jobs.lock import JobLockedError
+        from stockformer.jobs.job import run_job  # lazy: keeps --help fast
 
         target = _parse_day(day)
         try:
@@ -90,7 +90,11 @@ def register(app: typer.Typer) -> None:
         device: str = device_opt,
     ) -> None:
         """Run `predict` every weekday at --at, in this process (for machines without cron)."""
-        from stockformer.jobs.scheduler import build_scheduler, calendar_timezone, make_job
+        from stockformer.jobs.scheduler import (  # lazy: apscheduler
+            build_scheduler,
+            calendar_timezone,
+            make_job,
+        )
 
         zone = calendar_timezone(calendar, tz)
         job = make_job(run, data, out=out, calendar=calendar, device=device, tz=zone)

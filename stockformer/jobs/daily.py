@@ -16,9 +16,13 @@ import polars as pl
 from stockformer.errors import CheckpointError, DataError, StockformerError
 from stockformer.factors.families import lookback as feature_lookback
 from stockformer.factors.featureset import FeatureSet
+from stockformer.factors.pipeline import build_features
+from stockformer.jobs.outputs import build_table
 from stockformer.jobs.run_model import load_graph, load_model
 from stockformer.jobs.strategy import target_weights
 from stockformer.rundir import RunInfo
+from stockformer.signal.ensemble import mean_output
+from stockformer.signal.trade_output import ensemble_trade_score
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +138,6 @@ def _pad_to_month_start(fs: FeatureSet, dates: pl.Series) -> FeatureSet:
 
 def build_day_features(info: RunInfo, panel: pl.DataFrame, day: date) -> FeatureSet:
     """Features of the last t1 trading days up to `day`, on the run's universe and order."""
-    from stockformer.factors.pipeline import build_features
-
     cfg = info.config
     t1 = cfg.model.t1
     dates = panel.get_column("date").unique().sort()
@@ -161,7 +163,7 @@ def _model_outputs(info: RunInfo, fs: FeatureSet, device: str) -> list[tuple[np.
     """(pred_return, prob_up) of the last day from each ensemble member, member 0 first."""
     import torch
 
-    from stockformer.train.trainer import predict
+    from stockformer.train.trainer import predict  # lazy: torch
 
     graph = load_graph(info)
     anchors = np.array([len(fs.dates) - 1], dtype=np.int64)
@@ -183,10 +185,6 @@ def predict_day(
     device: str = "cpu",
 ) -> DayPrediction:
     """Rank the run's universe on `day` and derive target weights and orders vs `previous`."""
-    from stockformer.jobs.outputs import build_table
-    from stockformer.signal.ensemble import mean_output
-    from stockformer.signal.trade_output import ensemble_trade_score
-
     cfg = info.config
     require_not_before_start(panel, day)
     panel = panel.filter(pl.col("date") <= day)  # nothing after the day, ever

@@ -13,9 +13,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from stockformer.jobs.lock import job_lock
+from stockformer import rundir
+from stockformer.config import JobConfig
+from stockformer.data.calendar import is_trading_day as _is
+from stockformer.errors import StockformerError
+from stockformer.jobs.daily import check_coverage, predict_day, require_not_before_start
+from stockformer.jobs.lock import JobLockedError, job_lock
 from stockformer.jobs.manifest import ManifestEntry, append_manifest
 from stockformer.jobs.outputs import prediction_path, previous_target, write_outputs
+from stockformer.jobs.update import load_data
 
 log = logging.getLogger("stockformer.jobs")
 
@@ -45,8 +51,6 @@ def _file_logger(out_dir: Path) -> logging.Handler:
 
 
 def is_trading_day(day: date, calendar: str) -> bool:
-    from stockformer.data.calendar import is_trading_day as _is
-
     return bool(_is(day, calendar))
 
 
@@ -62,16 +66,11 @@ def run_job(
     today: date | None = None,
 ) -> JobResult:
     """Predict `day` (default: `today`, i.e. the local date) with the run at `run`."""
-    from stockformer.config import JobConfig
-    from stockformer.errors import StockformerError
-    from stockformer.jobs.lock import JobLockedError
-    from stockformer.rundir import load_run
-
     started = time.perf_counter()
     day = day or today or date.today()
     info, run_error = None, None
     try:
-        info = load_run(run)
+        info = rundir.load_run(run)
     except StockformerError as err:  # still logged and recorded below, under the lock
         run_error = err
     out_dir = Path(out or (info.config.job.out if info else JobConfig().out))
@@ -121,9 +120,6 @@ def _record(out_dir: Path, info, result: JobResult) -> None:
 
 def _locked(info, data, out_dir: Path, day: date, force: bool, cal: str,
             device: str) -> JobResult:
-    from stockformer.jobs.daily import check_coverage, predict_day, require_not_before_start
-    from stockformer.jobs.update import load_data
-
     if cal != "data" and not is_trading_day(day, cal):
         msg = f"{day} is not a trading day on {cal}: nothing to do"
         log.info(msg)

@@ -7,13 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from stockformer.errors import CheckpointError, RunError
+from stockformer.graph import StockGraph
 from stockformer.rundir import GRAPH_FILE, MODEL_FILE, RunInfo
 
 
 def load_graph(info: RunInfo):
     """The run's graph (fitted on its training period; the job never refits it)."""
-    from stockformer.graph import StockGraph
-
     gpath = info.path / GRAPH_FILE
     if not gpath.is_file():
         raise RunError(f"{gpath}: missing (the run's stock graph)")
@@ -46,7 +45,7 @@ def load_model(info: RunInfo, n_features: int, graph, path: Path | None = None):
     mismatching tensor."""
     import torch
 
-    from stockformer.model.registry import build_model
+    from stockformer.model.registry import build_model  # lazy: torch
 
     model = build_model(info.config.model, n_features, len(info.symbols), graph)
     mpath = info.path / MODEL_FILE if path is None else Path(path)

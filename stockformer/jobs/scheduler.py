@@ -17,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from stockformer.errors import ConfigError, StockformerError
+from stockformer.jobs.job import run_job
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,6 @@ def make_job(
     device: str, tz: tzinfo,
 ) -> Callable[[], object]:
     """The callable the scheduler fires: predict today's date (in `tz`); never raises."""
-    from stockformer.jobs.job import run_job
-
     def job() -> object:
         today: date = datetime.now(tz).date()
         try:

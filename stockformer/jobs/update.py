@@ -21,6 +21,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from stockformer.data import sources
+from stockformer.data.loaders import import_panel
+from stockformer.data.store import load_panel, save_dataset
+from stockformer.data.validate import validate
 from stockformer.errors import ConfigError, DataError, SourceError, StockformerError
 
 log = logging.getLogger(__name__)
@@ -79,16 +83,12 @@ def is_source_config(data: str | Path) -> bool:
 
 
 def _stored(store: Path) -> pl.DataFrame | None:
-    from stockformer.data.store import load_panel
-
     return load_panel(store) if (store / "panel.parquet").is_file() else None
 
 
 def _read_drop(drop_dir: Path) -> pl.DataFrame | None:
     """Every row of every CSV/Parquet file in the drop folder, read in name order; a (date,
     symbol) delivered twice (a partial file, then the complete one) is taken from the later file."""
-    from stockformer.data.loaders import import_panel
-
     if not drop_dir.is_dir():
         raise SourceError(f"{drop_dir}: drop folder not found (source: file)")
     files = sorted(p for p in drop_dir.iterdir()
@@ -109,13 +109,11 @@ def _read_drop(drop_dir: Path) -> pl.DataFrame | None:
 
 def _fetch_online(scfg: SourceConfig, start: date, end: date) -> pl.DataFrame | None:
     """New rows [start, end] from yfinance / baostock (adjusted and validated there)."""
-    from stockformer.data.sources import import_online
-
     if not scfg.symbols:
         raise ConfigError(f"source: {scfg.source} needs symbols (the list to download)")
     # yfinance's `end` is exclusive, baostock's inclusive
     stop = end + timedelta(days=1) if scfg.source == "yfinance" else end
-    frame, _ = import_online(scfg.source, scfg.symbols, start, stop)  # type: ignore[arg-type]
+    frame, _ = sources.import_online(scfg.source, scfg.symbols, start, stop)  # type: ignore[arg-type]
     return frame if frame.height else None
 
 
@@ -172,9 +170,6 @@ def update_store(scfg: SourceConfig, until: date, accept: DayCheck | None = None
     """Stage the source's rows the store lacks, check each new day with `accept` (the job's
     coverage check), then commit the days that pass. A refused day on or before `until`
     raises, after the days before it are committed."""
-    from stockformer.data.store import save_dataset
-    from stockformer.data.validate import validate
-
     store = Path(scfg.store)
     old = _stored(store)
     staged = _stage(scfg, old, until)
@@ -204,8 +199,6 @@ def update_store(scfg: SourceConfig, until: date, accept: DayCheck | None = None
 def load_data(data: str | Path, until: date, accept: DayCheck | None = None) -> DataUpdate:
     """The panel for the job: update a source config's store (new days checked with `accept`),
     or read a dataset directory as it is."""
-    from stockformer.data.store import load_panel
-
     if is_source_config(data):
         return update_store(load_source_config(data), until, accept)
     path = Path(data)

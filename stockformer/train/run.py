@@ -14,9 +14,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from stockformer.config import Config
+from stockformer.config import Config, config_from_dict
+from stockformer.data.store import load_panel
 from stockformer.errors import RunError
 from stockformer.factors.featureset import FeatureSet
+from stockformer.factors.pipeline import build_features
+from stockformer.graph import build_graph
 from stockformer.rundir import (
     GRAPH_FILE,
     MODEL_FILE,
@@ -31,6 +34,8 @@ from stockformer.rundir import (
 from stockformer.signal.ensemble import mean_output
 from stockformer.signal.metrics import daily_rank_ic, prediction_metrics
 from stockformer.signal.trade_output import choose_trade_output, ensemble_trade_score, trade_score
+from stockformer.train.collapse import collapse_warnings, trade_output_collapse
+from stockformer.train.splits import make_splits
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +72,6 @@ class MemberOutput:
 
 def load_panel_for(cfg: Config) -> pl.DataFrame:
     """The configured panel, restricted to the configured dates and symbols."""
-    from stockformer.data.store import load_panel
-
     panel = load_panel(cfg.data.path)
     if cfg.data.start is not None:
         panel = panel.filter(pl.col("date") >= cfg.data.start)
@@ -112,12 +115,12 @@ def industries_asof(panel: pl.DataFrame, symbols: list[str], day) -> list[str | 
 
 
 def _check_memory(cfg: Config, fs: FeatureSet) -> None:
-    from stockformer.model.baselines import NON_NEURAL
-    from stockformer.train.memory import check_memory
+    from stockformer.model.baselines import NON_NEURAL  # lazy: torch
+    from stockformer.train.memory import check_memory  # lazy: torch
 
     if cfg.model.name in NON_NEURAL:
         return
-    from stockformer.train.device import resolve_device  # imports torch: neural models only
+    from stockformer.train.device import resolve_device  # lazy: torch
 
     # the device the trainer will use ("cuda" on a machine without one: one line, not a crash)
     check_memory(cfg.model, len(fs.symbols), len(fs.feature_names), cfg.train.batch_size,
@@ -160,8 +163,6 @@ def _window_worker(cfg_yaml: str, features_path: str, split, run_dir: str, threa
     """Fit one walk-forward window in its own process (spawned: no state shared with the parent)."""
     import torch
     import yaml
-
-    from stockformer.config import config_from_dict
 
     torch.set_num_threads(threads)
     cfg = config_from_dict(yaml.safe_load(cfg_yaml), "walk-forward worker")
@@ -215,9 +216,8 @@ def fit_window(fs: FeatureSet, split, cfg: Config, run_dir: Path, *, resume: boo
                industries: list[str | None] | None = None) -> WindowOutcome:
     """Fit one split: train.ensemble members with seeds seed, seed+1, ... on the same graph
     (fitted with the run's seed) and data; member k >= 1 writes under ensemble/m<k>/."""
-    from stockformer.graph import build_graph
-    from stockformer.model.baselines import NON_NEURAL, fit_predict_nonneural
-    from stockformer.train.trainer import fit, predict
+    from stockformer.model.baselines import NON_NEURAL, fit_predict_nonneural  # lazy: torch
+    from stockformer.train.trainer import fit, predict  # lazy: torch
 
     members: list[MemberOutput] = []
     if cfg.model.name in NON_NEURAL:
@@ -263,8 +263,6 @@ def _metrics_block(fs: FeatureSet, anchors: np.ndarray, pred, prob, score, topk:
 
 def _collapse_block(fs: FeatureSet, trade_output: str, periods: dict) -> dict:
     """metrics.json's "collapse" (per period) and "warnings" (one line per collapsed component)."""
-    from stockformer.train.collapse import collapse_warnings, trade_output_collapse
-
     collapse, messages = {}, []
     for period, (anchors, pred, prob) in periods.items():
         diag = trade_output_collapse(trade_output, pred, prob, fs.labels[anchors], fs.mask[anchors])
@@ -305,9 +303,6 @@ def train_run(
     ray_address: str | None = None,
 ) -> Path:
     """Train (one split, or every rolling window when `walkforward`), predict, write the run dir."""
-    from stockformer.factors.pipeline import build_features
-    from stockformer.train.splits import make_splits
-
     started = time.perf_counter()
     panel = load_panel_for(cfg)
     fs = build_features(panel, cfg.features)

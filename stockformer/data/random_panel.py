@@ -1,4 +1,9 @@
-"""A small random long panel for tests and benchmarks (independent of stockformer.data)."""
+"""The project's one random-panel generator, for tests and benchmarks (the factor benchmarks in
+docs/BENCHMARKS.md are timed on it, so it ships in the package).
+
+GBM prices with the awkward cases a pipeline must survive: suspended days (missing rows), late
+listings, optional industry / market cap / limit flags. Seeded and reproducible. It is not a
+market model: the demo's market with planted signal is `data/synthetic.py`."""
 
 from __future__ import annotations
 
