@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 
 import numpy as np
 import pytest
@@ -296,3 +297,19 @@ def test_detach_hooks_are_removed_when_an_epoch_raises(monkeypatch):
         trainer.fit(fs, split, make_graph(n=9), mcfg, tcfg, seed=0)
     heads = built[0].direction_modules()
     assert heads and all(not m._forward_pre_hooks for m in heads)
+
+
+def test_progress_lines_survive_a_closed_earlier_stderr(monkeypatch, capsys):
+    import io
+
+    from stockformer.train.progress import report_epoch
+
+    row = {"epoch": 0, "train_loss": 1.0, "val_loss": 1.0, "val_ic": 0.1, "val_rank_ic": 0.1,
+           "lr": 1e-3, "seconds": 1.0}
+    gone = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", gone)
+    report_epoch("[a]", row, 2, 0.0)  # the handler now holds `gone`
+    gone.close()  # e.g. a CLI runner's captured stream, closed after its command
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    report_epoch("[b]", row, 2, 0.0)
+    assert "[b] epoch 1/2" in sys.stderr.getvalue()
