@@ -291,8 +291,7 @@ def test_detach_hooks_are_removed_when_an_epoch_raises(monkeypatch):
     monkeypatch.setattr(trainer, "batch_loss", boom)
     fs, split = make_fs(days=40, n=9, f=4), make_split(days=40)
     mcfg, tcfg = small_cfgs(name="gru")
-    tcfg = dataclasses.replace(tcfg, direction_head="detached") if dataclasses.is_dataclass(tcfg) \
-        else tcfg.model_copy(update={"direction_head": "detached"})
+    tcfg = tcfg.model_copy(update={"direction_head": "detached"})
     with pytest.raises(RuntimeError, match="epoch failed"):
         trainer.fit(fs, split, make_graph(n=9), mcfg, tcfg, seed=0)
     heads = built[0].direction_modules()

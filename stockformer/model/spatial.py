@@ -96,10 +96,10 @@ def plain_attention(
     return torch.cat(parts, dim=2)
 
 
-def _qk_graph_terms(weight: torch.Tensor, pe: torch.Tensor, d: int):
+def _qk_graph_terms(w_query: torch.Tensor, w_key: torch.Tensor, pe: torch.Tensor):
     """The graph embedding's share of the queries and keys: W_q pe and W_k pe, [N, d] each
     (projections are linear: (W h + b) + W pe is the projection of h + pe, bias added once)."""
-    return F.linear(pe, weight[:d]), F.linear(pe, weight[d : 2 * d])
+    return F.linear(pe, w_query), F.linear(pe, w_key)
 
 
 class DenseSpatialAttention(nn.Module):
@@ -124,7 +124,7 @@ class DenseSpatialAttention(nn.Module):
         b, t, n, d = h.shape
         if pe is not None and self.graph_role == "attention":
             q, k, v = project_qkv(self.qkv, h)
-            pq, pk = _qk_graph_terms(self.qkv.weight, pe, d)
+            pq, pk = _qk_graph_terms(self.qkv.weight[:d], self.qkv.weight[d : 2 * d], pe)
             q, k = q + pq, k + pk
         else:
             q, k, v = project_qkv(self.qkv, h if pe is None else h + pe)
@@ -197,8 +197,8 @@ class SparseSpatialAttention(nn.Module):
         st = edges.batched(g)
         if pe is not None and self.graph_role == "attention":
             q, k, v = self.conv(h)
-            q = q + F.linear(pe, self.conv.lin_query.weight)
-            k = k + F.linear(pe, self.conv.lin_key.weight)
+            pq, pk = _qk_graph_terms(self.conv.lin_query.weight, self.conv.lin_key.weight, pe)
+            q, k = q + pq, k + pk
         else:
             q, k, v = self.conv(h if pe is None else h + pe)
         q, k, v = (x.reshape(g * n, self.heads, d // self.heads) for x in (q, k, v))
