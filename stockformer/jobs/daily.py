@@ -168,11 +168,12 @@ def _model_outputs(info: RunInfo, fs: FeatureSet, device: str) -> list[tuple[np.
     graph = load_graph(info)
     anchors = np.array([len(fs.dates) - 1], dtype=np.int64)
     outs = []
+    scale = float((info.metrics or {}).get("return_scale", 1.0))  # runs before it: unscaled
     for path in info.models or [info.path / "model.pt"]:
         model = load_model(info, len(fs.feature_names), graph, path)
         with torch.no_grad():
             out = predict(model, fs, anchors, graph, device=device, batch_size=1)
-        outs.append((np.asarray(out.pred_return)[0], np.asarray(out.prob_up)[0]))
+        outs.append((np.asarray(out.pred_return)[0] * scale, np.asarray(out.prob_up)[0]))
     return outs
 
 

@@ -36,6 +36,7 @@ from stockformer.signal.metrics import daily_rank_ic, prediction_metrics
 from stockformer.signal.trade_output import choose_trade_output, ensemble_trade_score, trade_score
 from stockformer.train.collapse import collapse_warnings, trade_output_collapse
 from stockformer.train.splits import make_splits
+from stockformer.train.targets import return_scale
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class WindowOutcome:
     # one per ensemble member (train.ensemble), member 0 first; val_pred .. test_prob above
     # are the members' mean (member 0's own outputs when there is one member)
     members: list[MemberOutput] = field(default_factory=list)
+    return_scale: float = 1.0  # what the regression output was multiplied by (targets.return_scale)
 
 
 @dataclass
@@ -231,6 +233,8 @@ def fit_window(fs: FeatureSet, split, cfg: Config, run_dir: Path, *, resume: boo
         industries=fs.industries if industries is None else industries,
     )
     batch = max(cfg.train.batch_size, 1)
+    # pred_return in return units whatever the training target (the ordering is unchanged)
+    scale = return_scale(fs.labels[split.train], fs.mask[split.train], cfg.train.target)
     val_anchors = test_anchors = None
     for k in range(ensemble_size(cfg)):
         mdir = member_dir(run_dir, k)
@@ -242,18 +246,19 @@ def fit_window(fs: FeatureSet, split, cfg: Config, run_dir: Path, *, resume: boo
         val = predict(result.model, fs, split.val, graph, device=result.device, batch_size=batch)
         test = predict(result.model, fs, split.test, graph, device=result.device, batch_size=batch)
         val_anchors, test_anchors = val.anchors, test.anchors
-        members.append(MemberOutput(cfg.seed + k, val.pred_return, val.prob_up,
-                                    test.pred_return, test.prob_up, _record(result)))
+        members.append(MemberOutput(cfg.seed + k, val.pred_return * scale, val.prob_up,
+                                    test.pred_return * scale, test.prob_up, _record(result)))
         del result  # one member's model in memory at a time
-    return _outcome(split.name, val_anchors, test_anchors, members, graph)
+    return _outcome(split.name, val_anchors, test_anchors, members, graph, scale)
 
 
-def _outcome(name: str, val_anchors, test_anchors, members: list[MemberOutput], graph) -> WindowOutcome:
+def _outcome(name: str, val_anchors, test_anchors, members: list[MemberOutput], graph,
+             scale: float = 1.0) -> WindowOutcome:
     def mean(attr: str) -> np.ndarray:
         return mean_output([getattr(m, attr) for m in members])
 
     return WindowOutcome(name, val_anchors, mean("val_pred"), mean("val_prob"), test_anchors,
-                         mean("test_pred"), mean("test_prob"), members[0].fit, graph, members)
+                         mean("test_pred"), mean("test_prob"), members[0].fit, graph, members, scale)
 
 
 def _metrics_block(fs: FeatureSet, anchors: np.ndarray, pred, prob, score, topk: int) -> dict:
@@ -388,6 +393,9 @@ def train_run(
         "validation": _metrics_block(fs, val_a, val_pred, val_prob, val_score, topk),
         "trade_output": trade_output,
         "trade_output_validation_rank_ic": val_choice,
+        # the headline (last window's) model's regression output times this is pred_return;
+        # the daily job applies the same factor
+        "return_scale": float(outcomes[-1].return_scale),
         "epochs": int(len(last_fit.history)),
         "best_epoch": int(last_fit.best_epoch),
         "train_seconds": float(sum(m.fit.train_seconds for o in outcomes for m in o.members)),

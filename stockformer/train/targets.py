@@ -9,6 +9,7 @@ backtests always use the raw return; only the loss sees the processed target.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 TARGETS = ("raw", "zscore", "rank")
@@ -63,3 +64,17 @@ def process_target(y: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tens
     if kind == "rank":
         return cross_section_rank_gauss(y, mask)
     raise ValueError(f"unknown training target {kind!r} (known: {', '.join(TARGETS)})")
+
+
+def return_scale(labels, mask, kind: str) -> float:
+    """The factor that turns a regression output trained on `kind` back into return units:
+    1 for raw; otherwise the median over training days of the raw labels' cross-sectional
+    std, so pred_return reads as an expected return relative to its day's cross-section.
+    Computed from the training days only (labels, mask [A, N]), so it adds no look-ahead."""
+    if kind == "raw":
+        return 1.0
+    y = np.where(mask, labels, np.nan)
+    enough = np.sum(mask, axis=1) >= _MIN_STOCKS
+    if not enough.any():
+        return 1.0
+    return float(np.nanmedian(np.nanstd(y[enough], axis=1)))
