@@ -27,7 +27,7 @@ import numpy as np
 from stockformer.allocator import find_tcmalloc
 
 
-def _naive_copy(q, k, v, key_ok, chunk=None):
+def _naive_copy(q, k, v, key_ok, chunk=None, block=None):
     """The released code's copy step: index an expanded [G, H, N, N, d] value tensor; its
     backward allocates that whole tensor (index backward = zeros of the input's shape)."""
     import torch
@@ -67,22 +67,19 @@ def _rss_watchdog(limit_gib: float) -> None:
 
 
 def _use_naive_reference() -> None:
-    """The released code's algorithm: naive copy step, bernoulli dropout, torch's separate
-    dropout / add / LayerNorm (no checkpointing is set through the config)."""
-    import torch
-
-    from stockformer.model import fused_dropout, layers, spatial, stockformer
+    """The released code's algorithm: naive copy step, and the plain model's bernoulli dropout,
+    separate dropout / add / LayerNorm (the CPU kernels are not applied; no checkpointing is set
+    through the config)."""
+    from stockformer.model import spatial
 
     spatial.copy_attention = _naive_copy
-    fused_dropout.ENABLED = False  # torch's dropout, add and LayerNorm, as the released code
-    for mod in (layers, spatial, stockformer):
-        mod.Dropout = torch.nn.Dropout
 
 
 def run_case(spec: dict) -> dict:
     """One case in this process: build, one warm-up step (unless steps == 1), timed steps."""
     import torch
 
+    from stockformer.accel import for_training
     from stockformer.config import ModelConfig
     from stockformer.model.registry import build_model
     from stockformer.model.stockformer import is_large_step
@@ -98,8 +95,9 @@ def run_case(spec: dict) -> dict:
     cfg = ModelConfig(t1=t1, t2=2, d_model=128, layers=2, heads=1, dropout=0.2,
                       spatial_attention=spec["attention"], sparse_k=16,
                       grad_checkpoint="off" if spec["naive"] else spec.get("checkpoint", "auto"))
-    model = build_model(cfg, f, n, _graph(n, 16, 128))
     cpu = torch.device("cpu")
+    # the trainer's train.cpu_kernels rule (auto: the CPU kernels), off for the naive reference
+    model = for_training(build_model(cfg, f, n, _graph(n, 16, 128)), cpu, "off" if spec["naive"] else "auto")
     # the trainer's precision rule (train.cpu_amp; "auto" = bf16 here, this CPU has avx512_bf16)
     dtype = amp_dtype(cpu, True, spec.get("amp", "auto"), is_large_step(b, t1, n))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

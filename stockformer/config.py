@@ -163,6 +163,10 @@ class TrainConfig(_Section):
     # bf16 autocast in CPU training: auto = on for large steps (batch x t1 x stocks >= 16,384, the
     # checkpointing rule) on CPUs with native bf16 (avx512_bf16 / amx_bf16); prediction stays fp32
     cpu_amp: Literal["auto", "on", "off"] = "auto"
+    # CPU training through the fused CPU kernels (stockformer/accel/): auto = on when training on
+    # CPU, off = plain torch everywhere; CUDA always runs plain torch. Same parameters either way,
+    # so a checkpoint resumes and a model loads on both paths
+    cpu_kernels: Literal["auto", "off"] = Field("auto", json_schema_extra=RESUMABLE)
     epochs: int = Field(100, ge=1, json_schema_extra=RESUMABLE)
     batch_size: int = Field(12, ge=1)
     lr: float = Field(1e-3, gt=0)

@@ -1,6 +1,6 @@
 """CPU kernels of the training step: the fused masked softmax + column argmax of the copy step
-(model/softmax_kernels.py) against torch, and the counter-based dropout masks
-(model/dropout_mask.py): independence between values and between draws, reproducibility."""
+(accel/softmax_kernels.py) against torch, and the counter-based dropout masks
+(accel/dropout_mask.py): independence between values and between draws, reproducibility."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from stockformer.accel import accelerate, dropout_mask, fused_dropout, softmax_kernels, to_plain
 from stockformer.config import ModelConfig
-from stockformer.model import dropout_mask, fused_dropout, softmax_kernels
 from stockformer.model.registry import build_model
-from stockformer.model.spatial import _softmax_column_argmax
+from stockformer.model.spatial import softmax_column_argmax as _softmax_column_argmax
 
 torch.set_num_threads(1)
 
@@ -232,9 +232,8 @@ def test_fused_dropout_ops_change_no_model_output(monkeypatch):
     model, batch = _tiny_model_and_batch(0.3)
     model.eval()
     with torch.no_grad():
-        fused = model(batch)
-        monkeypatch.setattr(fused_dropout, "ENABLED", False)
-        plain = model(batch)
+        fused = accelerate(model)(batch)
+        plain = to_plain(model)(batch)
     for key in fused:
         torch.testing.assert_close(fused[key], plain[key], rtol=1e-5, atol=1e-5)
 
@@ -247,7 +246,8 @@ def test_fused_dropout_ops_change_no_gradient(monkeypatch, spatial):
     model.train()
     results = []
     for enabled in (True, False):
-        monkeypatch.setattr(fused_dropout, "ENABLED", enabled)
+        model = accelerate(model) if enabled else to_plain(model)
+        assert any(type(m).__module__ == "stockformer.accel.modules" for m in model.modules()) == enabled
         model.zero_grad()
         loss = sum(v.float().pow(2).mean() for v in model(batch).values())
         loss.backward()

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from stockformer.accel import for_training
+from stockformer.accel.dropout import Dropout, keep_mask
 from stockformer.config import ModelConfig
-from stockformer.model.layers import Dropout, keep_mask
 from stockformer.model.registry import build_model
 
 torch.set_num_threads(1)
@@ -66,15 +67,16 @@ def _batch(b, t, n, f):
             "time": torch.randint(0, 12, (b, t, 2), generator=g)}
 
 
+@pytest.mark.parametrize("cpu_kernels", ["auto", "off"])
 @pytest.mark.parametrize("spatial", ["copy", "sparse"])
-def test_checkpointing_gives_the_same_loss_and_gradients(spatial):
+def test_checkpointing_gives_the_same_loss_and_gradients(spatial, cpu_kernels):
     n, f, t = 7, 4, 6
     grads, losses = {}, {}
     for mode in ("off", "on"):
         cfg = ModelConfig(t1=t, t2=2, d_model=8, heads=2, layers=2, dropout=0.3, sparse_k=3,
                           spatial_attention=spatial, grad_checkpoint=mode)
         torch.manual_seed(0)
-        model = build_model(cfg, f, n, _graph(n)).train()
+        model = for_training(build_model(cfg, f, n, _graph(n)), "cpu", cpu_kernels).train()
         torch.manual_seed(5)  # same dropout masks in both runs
         out = model(_batch(2, t, n, f))
         loss = sum(v.float().pow(2).mean() for v in out.values())

@@ -18,17 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stockformer.model import softmax_kernels
 from stockformer.model.edge_attention import EdgeStructure, edge_attention
-from stockformer.model.layers import (
-    Dropout,
-    ResidualFFN,
-    linear_no_bias,
-    merge_heads,
-    project_qkv,
-    residual_norm,
-    split_heads,
-)
+from stockformer.model.layers import ResidualFFN, merge_heads, split_heads
 
 _BLOCK_ELEMENTS = 1 << 24  # score elements per query block (~64 MB in float32)
 
@@ -38,10 +29,12 @@ def _usable_keys(valid: torch.Tensor) -> torch.Tensor:
     return valid | ~valid.any(dim=-1, keepdim=True)
 
 
-def _softmax_column_argmax(
+def softmax_column_argmax(
     scores: torch.Tensor, key_ok: torch.Tensor, start: int, best: torch.Tensor, arg: torch.Tensor
 ) -> torch.Tensor:
-    """torch version of softmax_kernels.MaskedSoftmaxColumnArgmax (other devices and dtypes)."""
+    """One query block of the copy step: probs = softmax(scores [G, H, nq, N] masked to key_ok
+    [G, N]), updating best / arg [G, H, N] in place with each key's most-attending valid query
+    (this block's queries are start .. start + nq - 1)."""
     # masked in place: the matmul's backward does not need its output
     probs = torch.softmax(scores.masked_fill_(~key_ok[:, None, None, :], torch.finfo(scores.dtype).min), dim=-1)
     with torch.no_grad():  # the argmax picks a source row; it carries no gradient
@@ -55,29 +48,27 @@ def _softmax_column_argmax(
 
 
 def copy_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_ok: torch.Tensor, chunk: int | None
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_ok: torch.Tensor, chunk: int | None,
+    block=softmax_column_argmax,
 ) -> torch.Tensor:
-    """q, k, v [G, H, N, d]; key_ok [G, N] bool -> [G, H, N, d] (copy-step output)."""
+    """q, k, v [G, H, N, d]; key_ok [G, N] bool -> [G, H, N, d] (copy-step output). `block`
+    computes one query block's probabilities and running argmax (softmax_column_argmax's
+    signature)."""
     g, h, n, d = q.shape
     scale = 1.0 / math.sqrt(d)
     if chunk is None:
         chunk = max(1, _BLOCK_ELEMENTS // max(1, g * h * n))
     q = q * scale  # scaled here: [N, d] per graph, not the [N, N] scores
     outs = []
-    fused = softmax_kernels.supports(q)
-    # the running column max is kept in fp32 by the fused kernel (it compares fp32 probabilities)
-    best = torch.full((g, h, n), -1.0, dtype=torch.float32 if fused else q.dtype, device=q.device)
+    # the running column max in fp32 (a bf16 probability converts to it exactly)
+    best = torch.full((g, h, n), -1.0, dtype=torch.float32, device=q.device)
     arg = torch.zeros((g, h, n), dtype=torch.int32, device=q.device)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         scores = q[:, :, start:stop] @ k.transpose(-1, -2)
-        if fused:  # one pass: masked softmax and the column argmax (updates best / arg)
-            probs = softmax_kernels.MaskedSoftmaxColumnArgmax.apply(scores, key_ok, start, best, arg)
-        else:
-            probs = _softmax_column_argmax(scores, key_ok, start, best, arg)
-        outs.append(probs @ v)
+        outs.append(block(scores, key_ok, start, best, arg) @ v)
     out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)  # cat would copy even one block
-    # whole rows by index_select (backward: index_add of rows): 3-4x faster on CPU than gather
+    # whole rows by index_select (backward: index_add of rows): on CPU much faster than gather
     # with a per-element index, whose backward is an element-wise scatter_add
     rows = (arg + torch.arange(g * h, device=q.device).view(g, h, 1) * n).reshape(-1)
     return out.reshape(g * h * n, d).index_select(0, rows).view(g, h, n, d)
@@ -102,6 +93,17 @@ def _qk_graph_terms(w_query: torch.Tensor, w_key: torch.Tensor, pe: torch.Tensor
     return F.linear(pe, w_query), F.linear(pe, w_key)
 
 
+def project_with_graph(project, w_query: torch.Tensor, w_key: torch.Tensor, h: torch.Tensor,
+                       pe: torch.Tensor | None, graph_role: str):
+    """q, k, v = project(h) with the graph embedding pe [N, d] added to the input (graph_role =
+    position) or to the queries and keys only (attention); w_query / w_key: their weights."""
+    if pe is not None and graph_role == "attention":
+        q, k, v = project(h)
+        pq, pk = _qk_graph_terms(w_query, w_key, pe)
+        return q + pq, k + pk, v
+    return project(h if pe is None else h + pe)
+
+
 class DenseSpatialAttention(nn.Module):
     """copy or plain attention over all stocks, graph embedding added as positional encoding
     (graph_role = position) or to the queries and keys only (attention)."""
@@ -114,25 +116,32 @@ class DenseSpatialAttention(nn.Module):
         self.heads, self.kind, self.chunk, self.graph_role = heads, kind, chunk, graph_role
         self.qkv = nn.Linear(d, 3 * d)
         self.out = nn.Linear(d, d)
-        self.drop = Dropout(dropout)
+        self.drop = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(d)
         self.ffn = ResidualFFN(d, dropout)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor,
+               block=softmax_column_argmax) -> torch.Tensor:
+        """q, k, v [B, T, N, D] -> attention output [B, T, N, D] (before the out projection);
+        block: the copy step's per-block softmax (copy_attention)."""
+        b, t, n, d = q.shape
+        q, k, v = (split_heads(x.reshape(b * t, n, d), self.heads) for x in (q, k, v))
+        key_ok = _usable_keys(valid.reshape(b * t, n))
+        if self.kind == "copy":
+            att = copy_attention(q, k, v, key_ok, self.chunk, block)
+        else:
+            att = plain_attention(q, k, v, key_ok, self.chunk)
+        return merge_heads(att).view(b, t, n, d)
 
     def forward(
         self, h: torch.Tensor, valid: torch.Tensor, pe: torch.Tensor | None, edges=None
     ) -> torch.Tensor:
-        b, t, n, d = h.shape
-        if pe is not None and self.graph_role == "attention":
-            q, k, v = project_qkv(self.qkv, h)
-            pq, pk = _qk_graph_terms(self.qkv.weight[:d], self.qkv.weight[d : 2 * d], pe)
-            q, k = q + pq, k + pk
-        else:
-            q, k, v = project_qkv(self.qkv, h if pe is None else h + pe)
-        q, k, v = (split_heads(x.reshape(b * t, n, d), self.heads) for x in (q, k, v))
-        key_ok = _usable_keys(valid.reshape(b * t, n))
-        fn = copy_attention if self.kind == "copy" else plain_attention
-        att = merge_heads(fn(q, k, v, key_ok, self.chunk)).view(b, t, n, d)
-        return self.ffn(residual_norm(h, linear_no_bias(self.out, att), self.drop, self.norm, self.out.bias))
+        d = h.shape[-1]
+        w = self.qkv.weight
+        q, k, v = project_with_graph(lambda x: self.qkv(x).chunk(3, dim=-1), w[:d], w[d : 2 * d], h, pe,
+                                     self.graph_role)
+        att = self.attend(q, k, v, valid)
+        return self.ffn(self.norm(h + self.drop(self.out(att))))
 
 
 def topk_edges(edge_index: torch.Tensor, edge_weight: torch.Tensor | None, n: int, k: int) -> torch.Tensor:
@@ -185,24 +194,24 @@ class SparseSpatialAttention(nn.Module):
             raise ValueError(f"d_model {d} is not divisible by heads {heads}")
         self.heads, self.graph_role = heads, graph_role
         self.conv = _NeighbourProjections(d)
-        self.drop = Dropout(dropout)
+        self.drop = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(d)
         self.ffn = ResidualFFN(d, dropout)
+
+    def attend(self, h: torch.Tensor, valid: torch.Tensor, pe: torch.Tensor | None,
+               edges: EdgeStructure) -> torch.Tensor:
+        """The neighbour attention's output [B, T, N, D], before the residual."""
+        b, t, n, d = h.shape
+        g = b * t
+        st = edges.batched(g)
+        q, k, v = project_with_graph(self.conv, self.conv.lin_query.weight, self.conv.lin_key.weight, h, pe,
+                                     self.graph_role)
+        q, k, v = (x.reshape(g * n, self.heads, d // self.heads) for x in (q, k, v))
+        # invalid sources speak to nobody but themselves
+        allowed = valid.reshape(-1)[st.col] | (st.col == st.row)
+        return edge_attention(q, k, v, st, allowed).reshape(b, t, n, d)
 
     def forward(
         self, h: torch.Tensor, valid: torch.Tensor, pe: torch.Tensor | None, edges: EdgeStructure
     ) -> torch.Tensor:
-        b, t, n, d = h.shape
-        g = b * t
-        st = edges.batched(g)
-        if pe is not None and self.graph_role == "attention":
-            q, k, v = self.conv(h)
-            pq, pk = _qk_graph_terms(self.conv.lin_query.weight, self.conv.lin_key.weight, pe)
-            q, k = q + pq, k + pk
-        else:
-            q, k, v = self.conv(h if pe is None else h + pe)
-        q, k, v = (x.reshape(g * n, self.heads, d // self.heads) for x in (q, k, v))
-        # invalid sources speak to nobody but themselves
-        allowed = valid.reshape(-1)[st.col] | (st.col == st.row)
-        att = edge_attention(q, k, v, st, allowed).reshape(b, t, n, d)
-        return self.ffn(residual_norm(h, att, self.drop, self.norm))
+        return self.ffn(self.norm(h + self.drop(self.attend(h, valid, pe, edges))))

@@ -17,15 +17,7 @@ from torch.utils.checkpoint import checkpoint
 from stockformer.config import ModelConfig
 from stockformer.model.checks import InputShapeError, check_tensor, require
 from stockformer.model.edge_attention import EdgeStructure
-from stockformer.model.layers import (
-    FFN,
-    CausalDilatedConv,
-    CausalTemporalAttention,
-    Dropout,
-    ResidualFFN,
-    relu_dropout,
-    residual_norm,
-)
+from stockformer.model.layers import FFN, CausalDilatedConv, CausalTemporalAttention, ResidualFFN
 from stockformer.model.spatial import DenseSpatialAttention, SparseSpatialAttention, topk_edges
 from stockformer.model.time_embedding import TimeEmbedding
 from stockformer.model.wavelet import WaveletSplit
@@ -63,7 +55,7 @@ class DecouplingFlow(nn.Module):
         self.factors = nn.Linear(n_features, 2 * d)
         self.scalars = nn.Linear(2, 2 * d, bias=False)  # (band, indicator) weights for each band
         self.second = nn.ModuleList([nn.Linear(d, d), nn.Linear(d, d)])
-        self.drop = Dropout(dropout)
+        self.drop = nn.Dropout(dropout)
 
     def _first_weight(self) -> torch.Tensor:
         """[2d, F + 3]: the factor weights, then the low / high band and indicator columns."""
@@ -73,15 +65,23 @@ class DecouplingFlow(nn.Module):
         high = torch.cat([zeros, w[self.d :, 0]])
         return torch.cat([self.factors.weight, torch.stack([low, high, w[:, 1]], 1)], 1)
 
-    def forward(self, x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, up: torch.Tensor):
+    def inputs(self, x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        """[factors, low, high, indicator] [..., F + 3] in the compute dtype."""
         kind = x.device.type
         dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
         f = x.shape[-1]
         inp = x.new_empty((*x.shape[:-1], f + 3), dtype=dtype)
         inp[..., :f] = x
         inp[..., f:] = torch.stack([low, high, up], -1)
-        hid = relu_dropout(F.linear(inp, self._first_weight()), self.drop, self.factors.bias)
+        return inp
+
+    def outputs(self, hid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two bands' second layers on the hidden activations [..., 2d]."""
         return self.second[0](hid[..., : self.d]), self.second[1](hid[..., self.d :])
+
+    def forward(self, x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, up: torch.Tensor):
+        hid = F.linear(self.inputs(x, low, high, up), self._first_weight(), self.factors.bias)
+        return self.outputs(self.drop(F.relu(hid)))
 
 
 class FusionDecoder(nn.Module):
@@ -100,7 +100,7 @@ class FusionDecoder(nn.Module):
     def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         b, t, n, d = low.shape
         if self.mode == "add":
-            return self.ffn(residual_norm(low, high, None, self.norm))
+            return self.ffn(self.norm(low + high))
         seq_l = low.permute(0, 2, 1, 3).reshape(b * n, t, d)
         seq_h = high.permute(0, 2, 1, 3).reshape(b * n, t, d)
         future = torch.ones(t, t, dtype=torch.bool, device=low.device).triu(1)  # True = blocked
@@ -108,7 +108,7 @@ class FusionDecoder(nn.Module):
         if self.mode == "paper":  # Eq. 11: Att(l, l, l) + Att(l, h, h)
             fused = fused + self.self_att(seq_l, seq_l, seq_l, attn_mask=future, need_weights=False)[0]
         fused = fused.view(b, n, t, d).permute(0, 2, 1, 3)
-        return self.ffn(residual_norm(low, fused, None, self.norm))
+        return self.ffn(self.norm(low + fused))
 
 
 class Stockformer(nn.Module):
@@ -217,9 +217,8 @@ class Stockformer(nn.Module):
         recompute = self._checkpointing(x)
 
         # with dense attention the N x N intermediates dominate memory, so the high-band
-        # convolutions keep their small activations (3 [B,T,N,d] tensors each; recomputing them
-        # cost ~0.15 s a step at the paper's size); the sparse variant, for thousands of stocks,
-        # recomputes everything
+        # convolutions keep their small activations (3 [B,T,N,d] tensors each, cheap to keep and
+        # slow to recompute); the sparse variant, for thousands of stocks, recomputes everything
         keep = (CausalDilatedConv,) if self.cfg.spatial_attention != "sparse" else ()
 
         def run(module: nn.Module, *args):

@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from stockformer import accel
 from stockformer.config import ModelConfig, TrainConfig
 from stockformer.errors import DataError
 from stockformer.io import atomic_path, write_text
@@ -215,6 +216,7 @@ def fit(
     try:
         torch.manual_seed(seed)
         model = build_model(model_cfg, n_features, n_stocks, graph).to(device)
+        model = accel.for_training(model, device, train_cfg.cpu_kernels)
         n_params = count_parameters(model)
         log.info("%s: %d parameters on %s", model_cfg.name, n_params, device)
         return _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, seed=seed,

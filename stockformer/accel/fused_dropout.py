@@ -21,17 +21,16 @@ import numba as nb
 import numpy as np
 import torch
 
-from stockformer.model.dropout_mask import draw_keys, pair_keep
-from stockformer.model.dropout_mask import quantized as _quantized
-from stockformer.model.float_bits import as_bits as _bits
-from stockformer.model.float_bits import load_row, row_buffer, store_row
+from stockformer.accel.dropout_mask import draw_keys, pair_keep
+from stockformer.accel.dropout_mask import quantized as _quantized
+from stockformer.accel.float_bits import as_bits as _bits
+from stockformer.accel.float_bits import load_row, row_buffer, store_row
 
 _U32 = np.uint32
 _I32 = np.int32
 _F32 = np.float32
 _ROWS = 256  # rows per parallel task
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
-ENABLED = True  # the benchmark's naive reference turns the fused path off
 
 
 @nb.njit(inline="always")
@@ -257,7 +256,7 @@ class _ReluDropout(torch.autograd.Function):
 
 def relu_dropout_fusable(x: torch.Tensor) -> bool:
     """Whether relu_dropout can run the fused kernel on x."""
-    return ENABLED and x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and x.shape[-1] % 2 == 0
+    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and x.shape[-1] % 2 == 0
 
 
 def relu_dropout(x: torch.Tensor, p: float, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -267,7 +266,7 @@ def relu_dropout(x: torch.Tensor, p: float, bias: torch.Tensor | None = None) ->
 
 def fusable(h: torch.Tensor, a: torch.Tensor, norm_shape: tuple[int, ...], affine: bool) -> bool:
     """Whether residual_norm can run the fused kernel on these tensors."""
-    return (ENABLED and h.device.type == "cpu" and a.device.type == "cpu" and h.shape == a.shape
+    return (h.device.type == "cpu" and a.device.type == "cpu" and h.shape == a.shape
             and h.dtype in (torch.float32, torch.bfloat16) and a.dtype in (torch.float32, torch.bfloat16)
             and h.shape[-1] % 2 == 0 and affine and tuple(norm_shape) == (h.shape[-1],))
 

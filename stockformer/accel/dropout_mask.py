@@ -1,16 +1,15 @@
 """Dropout masks drawn by a parallel counter-based generator on CPU.
 
-torch's CPU generator (mt19937) is serial: one [12, 20, 255, 128] mask costs ~11 ms, and the
-paper configuration draws ~50 of them per checkpointed training step. Here one 64-bit seed is
+torch's CPU generator (mt19937) is serial, and the paper configuration draws ~50 masks of
+[12, 20, 255, 128] per checkpointed training step. Here one 64-bit seed is
 taken from torch's generator (so torch.manual_seed still fixes every mask and activation
 checkpointing replays the same ones), split into two 32-bit keys; value pair g then comes from
 the 32-bit hash lowbias32(lowbias32(g + key0) ^ key1) (C. Wellons' hash prospector: a bijection
 of g with near-ideal avalanche), 16 bits per value, on all cores.
 
 Everything is 32-bit integer arithmetic with branch-free selects and one word store per pair:
-so the loop vectorizes on every AVX2 / AVX-512 CPU (the previous SplitMix64 version needed
-64-bit vector multiplies, which LLVM declines on Intel: scalar, 14.6 ms per mask there; this
-one: 2.4 ms).
+so the loop vectorizes on every AVX2 / AVX-512 CPU (a SplitMix64 version needed 64-bit vector
+multiplies, which LLVM declines on Intel, so it ran scalar there). Timings: docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -97,8 +96,8 @@ def cpu_keep_mask(shape: torch.Size, cut: int) -> torch.Tensor:
 
 def cpu_scaled_mask(shape: torch.Size, cut: int, scale: float, dtype: torch.dtype) -> torch.Tensor:
     """A 2-byte float (bf16 / fp16) mask of `shape`: `scale` (rounded to dtype) with probability
-    1 - cut / 65536, else 0. Multiplying by it is one pass; a bool mask would be converted first
-    (measured 1.8 ms vs 5.7 ms per 7.8 M bf16 values)."""
+    1 - cut / 65536, else 0. Multiplying by it is one pass; a bool mask would be converted to
+    the activations' dtype first."""
     bits = torch.tensor(scale, dtype=dtype).view(torch.int16).item() & 0xFFFF
     out = _draw(shape, cut, bits, 16)
     return torch.from_numpy(out.view(np.int16)).view(dtype).view(shape)

@@ -2,9 +2,9 @@
 same pass, each key's argmax over the valid queries (the query that attends to it most).
 
 torch does this in four passes over the [G, N, N] scores (masked_fill, softmax, masked_fill of
-invalid queries, max over dim -2, the last with a strided reduction that runs at ~1 GB/s): ~70 ms
-per spatial layer at N = 255, batch 12 in bf16, more than its two matmuls. Here one pass per row,
-threads over graphs: 12-18 ms. bf16 is handled as its 16-bit pattern (numba has no bf16) and
+invalid queries, max over dim -2, the last a slow strided reduction), which together cost more
+than the step's two matmuls. Here one pass per row, threads over graphs (timings:
+docs/BENCHMARKS.md). bf16 is handled as its 16-bit pattern (numba has no bf16) and
 computed in fp32; numba's exp does not vectorize without SVML, so exp is written out below
 (Cody-Waite reduction, degree-7 polynomial: relative error < 1e-6, tested), and the row max is
 an integer max over order-preserving keys (numba's float max reductions stay scalar).
@@ -16,8 +16,8 @@ import numba as nb
 import numpy as np
 import torch
 
-from stockformer.model.float_bits import as_bits as _bits
-from stockformer.model.float_bits import load_row, row_buffer, store_row
+from stockformer.accel.float_bits import as_bits as _bits
+from stockformer.accel.float_bits import load_row, row_buffer, store_row
 
 _LOG2E = np.float32(1.4426950408889634)
 _LN2_HI = np.float32(0.693359375)  # ln 2 split so n * _LN2_HI is exact for |n| <= 127
