@@ -56,6 +56,10 @@ class FeaturesConfig(_Section):
     label_price: Literal["close", "open"] = "close"
     min_history: int = Field(20, ge=0)  # days since listing before a label counts
     cache_dir: str | None = "data/cache/features"
+    # memory: the [T, N, F] tensor is built in RAM (cached as one .npz); memmap: streamed to a
+    # feature store on disk under cache_dir (factors/store.py) and trained from read-only
+    # windows of it, for universes whose tensor exceeds RAM (5,000 x 2,500 x 360 = 18 GB)
+    store: Literal["memory", "memmap"] = "memory"
 
     @model_validator(mode="before")
     @classmethod
@@ -82,6 +86,13 @@ class FeaturesConfig(_Section):
     def _distinct_families(self) -> FeaturesConfig:
         if len(set(self.families)) != len(self.families):
             raise ValueError(f"features.families lists a family twice: {self.families}")
+        return self
+
+    @model_validator(mode="after")
+    def _store_needs_a_folder(self) -> FeaturesConfig:
+        if self.store == "memmap" and self.cache_dir is None:
+            raise ValueError("features.store = memmap writes the feature store under "
+                             "features.cache_dir: set cache_dir to a folder")
         return self
 
 

@@ -18,7 +18,8 @@ def fingerprint(panel: pl.DataFrame, cfg: FeaturesConfig) -> str:
     h.update(f"{CODE_VERSION}|{pl.__version__}|".encode())
     h.update(repr([(c, str(t)) for c, t in panel.schema.items()]).encode())
     h.update(np.ascontiguousarray(panel.hash_rows(seed=0).to_numpy()).tobytes())
-    h.update(cfg.model_dump_json(exclude={"cache_dir"}).encode())
+    # where and how the features are kept changes no value: same key for .npz and memmap store
+    h.update(cfg.model_dump_json(exclude={"cache_dir", "store"}).encode())
     return h.hexdigest()[:24]
 
 

@@ -67,42 +67,48 @@ class FeatureSet:
             raise IndexError(f"{day} is before the first date {self.dates[0]}")
         return pos
 
+    def side_arrays(self) -> dict[str, np.ndarray]:
+        """Every array but `features`, as stored on disk (.npz and the memmap store's arrays.npz)."""
+        return {
+            "returns": self.returns,
+            "labels": self.labels,
+            "mask": self.mask,
+            "valid": self.valid,
+            "dates": self.dates.astype("datetime64[D]").astype(np.int64),
+            "symbols": np.array(self.symbols, dtype=str),
+            "feature_names": np.array(self.feature_names, dtype=str),
+            "industries": np.array(["" if x is None else x for x in (self.industries or [])],
+                                   dtype=str),
+            "label_lag": np.array(self.label_lag),
+            "report_json": np.array(json.dumps(self.report, default=str)),
+        }
+
     def save(self, path: str | Path) -> None:
         """Save to one .npz (written atomically)."""
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(
-                    fh,
-                    features=self.features,
-                    returns=self.returns,
-                    labels=self.labels,
-                    mask=self.mask,
-                    valid=self.valid,
-                    dates=self.dates.astype("datetime64[D]").astype(np.int64),
-                    symbols=np.array(self.symbols, dtype=str),
-                    feature_names=np.array(self.feature_names, dtype=str),
-                    industries=np.array(
-                        ["" if x is None else x for x in (self.industries or [])], dtype=str
-                    ),
-                    label_lag=np.array(self.label_lag),
-                    report_json=np.array(json.dumps(self.report, default=str)),
-                )
+                np.savez(fh, features=self.features, **self.side_arrays())
+
+    @classmethod
+    def from_arrays(cls, features: np.ndarray, z) -> FeatureSet:
+        """A FeatureSet from `features` and a mapping of the side arrays (an open .npz)."""
+        inds = [s or None for s in z["industries"].tolist()]
+        report = json.loads(str(z["report_json"])) if "report_json" in z else {}
+        return cls(
+            features=features,
+            returns=z["returns"],
+            labels=z["labels"],
+            mask=z["mask"],
+            valid=z["valid"],
+            dates=z["dates"].astype("datetime64[D]"),
+            symbols=z["symbols"].tolist(),
+            feature_names=z["feature_names"].tolist(),
+            industries=inds or None,
+            label_lag=int(z["label_lag"]),
+            report=report,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> FeatureSet:
         with np.load(path, allow_pickle=False) as z:
-            inds = [s or None for s in z["industries"].tolist()]
-            report = json.loads(str(z["report_json"])) if "report_json" in z.files else {}
-            return cls(
-                features=z["features"],
-                returns=z["returns"],
-                labels=z["labels"],
-                mask=z["mask"],
-                valid=z["valid"],
-                dates=z["dates"].astype("datetime64[D]"),
-                symbols=z["symbols"].tolist(),
-                feature_names=z["feature_names"].tolist(),
-                industries=inds or None,
-                label_lag=int(z["label_lag"]),
-                report=report,
-            )
+            return cls.from_arrays(z["features"], z)

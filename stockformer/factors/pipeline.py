@@ -22,6 +22,7 @@ from stockformer.factors.families import FamilyLayout, layout
 from stockformer.factors.featureset import FeatureSet
 from stockformer.factors.history import OwnHistory, make_history
 from stockformer.factors.labels import daily_returns, label_lag, make_labels
+from stockformer.factors.store import open_store, store_path, write_store
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,43 @@ def _industries(dp: DensePanel) -> list[str | None] | None:
     return out
 
 
+def _side_fields(prep: Prepared, sl: slice, stats: dict) -> dict:
+    """Every FeatureSet field but the features, for dates `sl`."""
+    t, n = len(prep.dp.dates[sl]), len(prep.dp.symbols)
+    return dict(
+        returns=prep.returns[sl],
+        labels=prep.labels[sl],
+        mask=prep.mask[sl],
+        valid=prep.dp.valid[sl].copy(),
+        dates=prep.dp.dates[sl],
+        symbols=list(prep.dp.symbols),
+        feature_names=prep.feature_names,
+        industries=_industries(prep.dp),
+        label_lag=label_lag(prep.cfg.label_horizon),
+        report={**prep.report, **stats, "features_shape": [t, n, len(prep.feature_names)]},
+    )
+
+
+def _build_store(panel: pl.DataFrame, cfg: FeaturesConfig, *, use_cache: bool,
+                 chunk: int) -> FeatureSet:
+    """features.store = memmap: open the store of this (panel, config), or stream one to disk
+    chunk by chunk (one chunk buffer in RAM, reused) and open it."""
+    path = store_path(cfg.cache_dir, fingerprint(panel, cfg))  # type: ignore[arg-type]
+    if use_cache and path.is_dir():
+        log.info("features: store hit %s", path)
+        fs = open_store(path)  # a corrupt store is one DataError naming it
+        fs.report = {**fs.report, "cache": "hit", "cache_path": str(path)}
+        return fs
+    prep = prepare(panel, cfg)
+    t, n = prep.dp.shape
+    stats: dict = {}
+    chunks = iter_feature_chunks(prep, chunk=chunk, stats=stats, reuse=True)
+    fs = write_store(path, (t, n, len(prep.feature_names)), chunks,
+                     lambda: _side_fields(prep, slice(0, t), stats))
+    fs.report = {**fs.report, "cache": "miss", "cache_path": str(path)}
+    return fs
+
+
 def build_features(
     panel: pl.DataFrame,
     cfg: FeaturesConfig,
@@ -146,7 +184,11 @@ def build_features(
     chunk: int = 32,
 ) -> FeatureSet:
     """Build (or load from cache) the FeatureSet; `dates` restricts it to a date range
-    (positions on the panel's calendar; labels and masks still use the whole panel)."""
+    (positions on the panel's calendar; labels and masks still use the whole panel).
+    With `features.store: memmap` the whole range streams to a store on disk and the returned
+    features are a read-only np.memmap of it (a `dates` range is small: built in memory)."""
+    if cfg.store == "memmap" and dates is None:
+        return _build_store(panel, cfg, use_cache=use_cache, chunk=chunk)
     key = None
     if use_cache and cfg.cache_dir is not None and dates is None:
         key = fingerprint(panel, cfg)
@@ -166,21 +208,7 @@ def build_features(
     for a in range(start, stop, chunk):  # each chunk straight into its place
         b = min(a + chunk, stop)
         process_block(prep, a, b, stats, out=feats[a - start : b - start])
-    report = {**prep.report, **stats, "features_shape": list(feats.shape)}
-    sl = slice(start, stop)
-    fs = FeatureSet(
-        features=feats,
-        returns=prep.returns[sl],
-        labels=prep.labels[sl],
-        mask=prep.mask[sl],
-        valid=prep.dp.valid[sl].copy(),
-        dates=prep.dp.dates[sl],
-        symbols=list(prep.dp.symbols),
-        feature_names=prep.feature_names,
-        industries=_industries(prep.dp),
-        label_lag=label_lag(cfg.label_horizon),
-        report=report,
-    )
+    fs = FeatureSet(features=feats, **_side_fields(prep, slice(start, stop), stats))
     if key is not None:
         path = cache_path(cfg.cache_dir, key)  # type: ignore[arg-type]
         fs.save(path)
