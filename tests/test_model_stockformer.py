@@ -167,3 +167,19 @@ def test_wavelet_integration_matches_pywavelets():
     y = torch.randn(2, 2, 5)
     np.testing.assert_allclose(model.low_target(y).numpy(),
                                wavelet_split_np(y.numpy(), "sym2", 1, axis=1)[0], atol=1e-6)
+
+
+def test_without_spatial_attention_stocks_do_not_see_each_other():
+    """model.use_spatial: false (the ablation): a change to one stock's inputs moves only that
+    stock's outputs; with spatial attention it reaches the others."""
+    n, f = 6, 5
+    b = batch(2, 5, n, f)
+    moved = {**b, "x": b["x"].clone()}
+    moved["x"][:, :, 0] += 3.0
+    for use_spatial, others_move in [(False, False), (True, True)]:
+        torch.manual_seed(0)
+        model = build_model(cfg(use_spatial=use_spatial, use_graph=False), f, n, graph(n)).eval()
+        with torch.no_grad():
+            delta = (model(moved)["reg"] - model(b)["reg"]).abs()
+        assert delta[..., 0].max() > 1e-4
+        assert (delta[..., 1:].max() > 1e-6) == others_move

@@ -241,8 +241,9 @@ class Stockformer(nn.Module):
             if self.cfg.use_temporal:
                 low = run(self.low_temporal[i], low, valid)
                 high = run(self.high_temporal[i], high, valid)
-            low = run(self.low_spatial[i], low, valid, pe, edges)
-            high = run(self.high_spatial[i], high, valid, pe, edges)
+            if self.cfg.use_spatial:
+                low = run(self.low_spatial[i], low, valid, pe, edges)
+                high = run(self.high_spatial[i], high, valid, pe, edges)
         return low, high
 
     def _checkpointing(self, h: torch.Tensor) -> bool:
