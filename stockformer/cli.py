@@ -31,6 +31,7 @@ _COMMAND_MODULES = [
     "stockformer.backtest.commands",
     "stockformer.jobs.commands",
     "stockformer.pipeline_commands",
+    "stockformer.tune.commands",
 ]
 
 for _name in _COMMAND_MODULES:

@@ -18,7 +18,7 @@ PACKAGE = ROOT / "stockformer"
 
 # lowest first; a module may import its own stage and any stage before it
 STAGES = ("ground", "signal", "rundir", "data", "factors", "graph", "model", "accel", "train",
-          "backtest", "jobs", "dashboard", "cli")
+          "tune", "backtest", "jobs", "dashboard", "cli")
 # modules outside a stage package
 GROUND_MODULES = {"stockformer", "stockformer.io", "stockformer.errors", "stockformer.config"}
 CLI_MODULES = {"stockformer.cli", "stockformer.pipeline_commands", "stockformer.allocator"}

@@ -22,6 +22,7 @@ from stockformer.rundir import (
     METRICS_FILE,
     PREDICTIONS_FILE,
     SUMMARY_FILE,
+    TRIALS_FILE,
     RunInfo,
     list_runs,
     mtime_of,
@@ -30,7 +31,7 @@ from stockformer.rundir import (
 _TTL = 3600  # seconds; bounds memory for a dashboard left open all day
 
 
-def runs_signature(root: Path) -> tuple[tuple[str, float, float, float], ...]:
+def runs_signature(root: Path) -> tuple[tuple[str, float, float, float, float], ...]:
     """Cheap stat-only fingerprint of the runs root: changes when a run is added or rewritten."""
     if not root.is_dir():
         return ()
@@ -43,6 +44,7 @@ def runs_signature(root: Path) -> tuple[tuple[str, float, float, float], ...]:
                     mtime_of(child / CONFIG_FILE),
                     mtime_of(child / METRICS_FILE),
                     mtime_of(child / SUMMARY_FILE),
+                    mtime_of(child / TRIALS_FILE),  # a tune study grows trial by trial
                 )
             )
     return tuple(sig)

@@ -1,4 +1,5 @@
-"""Run browser: every run under the root with its config, data range, model and headline metrics."""
+"""Run browser: every run under the root with its config, data range, model and headline metrics;
+a `stockformer tune` folder as its table of trials."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from stockformer.dashboard.format import SIGNAL_KEYS, metrics_table
-from stockformer.dashboard.runs import headline
+from stockformer.dashboard.runs import headline, trials_view
 from stockformer.rundir import RunInfo, run_warnings
 
 
@@ -15,6 +16,11 @@ def render(infos: list[RunInfo]) -> None:
     rows = [headline(i) for i in infos]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     for info in infos:
+        if info.is_tune:  # a hyper-parameter search: its trials, best first
+            st.info(f"Run {info.name}: {info.error}")
+            if info.trials is not None:
+                st.dataframe(trials_view(info.trials), hide_index=True, width="stretch")
+            continue
         if not info.ok:
             # a compare folder or outside predictions is not a broken run: say what it is
             (st.error if info.is_trained else st.info)(f"Run {info.name}: {info.error}")

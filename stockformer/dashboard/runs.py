@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import polars as pl
 
 from stockformer.errors import RunError
@@ -80,3 +81,13 @@ def headline(info: RunInfo) -> dict[str, Any]:
 
 def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
+
+
+def trials_view(trials: pl.DataFrame) -> pd.DataFrame:
+    """A tune folder's trials table for display: completed trials best first, then the
+    pruned and failed ones by number; empty columns (no trial failed) left out."""
+    done = trials.filter(pl.col("state") == "complete").sort("value", descending=True)
+    rest = trials.filter(pl.col("state") != "complete").sort("number")
+    frame = pl.concat([done, rest], how="diagonal_relaxed")
+    keep = [c for c in frame.columns if frame[c].null_count() < frame.height or c in ("value",)]
+    return frame.select(keep).to_pandas()

@@ -8,7 +8,8 @@ torch state dicts), at the paths named here.
 - layout.py: file names, member folders of a seed ensemble, run folder naming, path safety;
 - stored_config.py: config.yaml with its input paths absolute, readable from any folder;
 - files.py: the run's JSON / Parquet files and the weights' hash;
-- info.py: `RunInfo` and the readers.
+- info.py: `RunInfo` and the readers;
+- tune.py: a `stockformer tune` folder (trials table, best config).
 """
 
 from stockformer.rundir.files import write_metrics, write_predictions, write_universe
@@ -16,6 +17,7 @@ from stockformer.rundir.info import (
     COMPARISON,
     EXTERNAL,
     TRAINED,
+    TUNE,
     RunInfo,
     latest_run,
     list_runs,
@@ -49,9 +51,19 @@ from stockformer.rundir.layout import (
     safe_run_path,
 )
 from stockformer.rundir.stored_config import absolute_inputs, load_run_config, save_run_config
+from stockformer.rundir.tune import (
+    BEST_CONFIG_FILE,
+    SPACE_FILE,
+    STUDY_FILE,
+    TRIALS_FILE,
+    read_trials,
+    write_best_config,
+    write_trials,
+)
 
 __all__ = [
     "BACKTEST_DIR",
+    "BEST_CONFIG_FILE",
     "COMPARISON",
     "COMPARISON_FILE",
     "CONFIG_FILE",
@@ -64,9 +76,13 @@ __all__ = [
     "MODEL_FILE",
     "PREDICTIONS_FILE",
     "SIGNAL_FILE",
+    "SPACE_FILE",
+    "STUDY_FILE",
     "SUMMARY_FILE",
     "SYMBOLS_FILE",
     "TRAINED",
+    "TRIALS_FILE",
+    "TUNE",
     "RunInfo",
     "absolute_inputs",
     "ensemble_size",
@@ -81,12 +97,15 @@ __all__ = [
     "mtime_of",
     "new_run_dir",
     "open_run",
+    "read_trials",
     "run_kind",
     "run_warnings",
     "safe_child",
     "safe_run_path",
     "save_run_config",
     "write_metrics",
+    "write_best_config",
     "write_predictions",
+    "write_trials",
     "write_universe",
 ]

@@ -2,9 +2,10 @@
 (it refuses a broken one in one line naming the file), `open_run` / `list_runs` for the run
 browser (a broken run is listed with what is wrong, never raised).
 
-A runs root holds three kinds of folder: a trained run (metrics.json), a `stockformer compare`
-folder (comparison.csv, each model's own run under models/), and outside predictions
-(`<stamp>-external`: a backtest or an evaluation of another tool's predictions, no model).
+A runs root holds four kinds of folder: a trained run (metrics.json), a `stockformer compare`
+folder (comparison.csv, each model's own run under models/), a `stockformer tune` study
+(study.db / trials.csv, see tune.py), and outside predictions (`<stamp>-external`: a backtest
+or an evaluation of another tool's predictions, no model).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 from stockformer import io
 from stockformer.config import Config
@@ -38,9 +41,10 @@ from stockformer.rundir.layout import (
     safe_run_path,
 )
 from stockformer.rundir.stored_config import load_run_config
+from stockformer.rundir.tune import is_tune_dir, read_trials, trials_summary
 from stockformer.signal.trade_output import TRADE_OUTPUTS
 
-TRAINED, COMPARISON, EXTERNAL = "trained", "comparison", "external"
+TRAINED, COMPARISON, EXTERNAL, TUNE = "trained", "comparison", "external", "tune"
 
 
 @dataclass
@@ -58,6 +62,7 @@ class RunInfo:
     summary: dict[str, Any] | None = None
     error: str | None = None
     problems: list[str] = field(default_factory=list)  # missing optional pieces
+    trials: pl.DataFrame | None = None  # a tune folder's trials table (rundir.tune)
 
     @property
     def ok(self) -> bool:
@@ -71,6 +76,11 @@ class RunInfo:
     def is_comparison(self) -> bool:
         """A `stockformer compare` folder: a table of models, not a single trained run."""
         return self.kind == COMPARISON
+
+    @property
+    def is_tune(self) -> bool:
+        """A `stockformer tune` folder: a table of trials, no model of its own."""
+        return self.kind == TUNE
 
     @property
     def is_external(self) -> bool:
@@ -120,12 +130,14 @@ def mtime_of(path: Path) -> float:
 
 
 def run_kind(path: Path) -> str:
-    """trained, comparison or external, from what the folder holds and how it is named; a
-    folder with none of the marks is a trained run that is unfinished or failed."""
+    """trained, comparison, tune or external, from what the folder holds and how it is named;
+    a folder with none of the marks is a trained run that is unfinished or failed."""
     if (path / METRICS_FILE).is_file():
         return TRAINED
     if (path / COMPARISON_FILE).is_file():
         return COMPARISON
+    if is_tune_dir(path):
+        return TUNE
     return EXTERNAL if is_external_name(path.name) else TRAINED
 
 
@@ -183,6 +195,10 @@ def _read(info: RunInfo) -> None:
     if info.is_external:
         raise RunError(f"{name}: outside predictions, no trained model to show; "
                        f"{_external_report(path)}")
+    if info.is_tune:  # not a model to open: `error` keeps it off the run pickers
+        info.trials = read_trials(path)
+        raise RunError(f"{name}: a `stockformer tune` study, {trials_summary(info.trials)}; "
+                       "the trials table is on the Runs page")
     metrics_path = safe_child(path, METRICS_FILE)
     if not metrics_path.is_file():
         raise RunError(f"{name}/{METRICS_FILE}: missing (training still running, or it failed)")

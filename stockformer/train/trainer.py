@@ -12,6 +12,7 @@ import io
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,9 +199,13 @@ def fit(
     run_dir: str | Path | None = None,
     resume: bool = False,
     label: str | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> FitResult:
     """Train on split.train anchors, select the best epoch on split.val anchors.
-    `label` prefixes the per-epoch progress lines (default: model name and seed)."""
+    `label` prefixes the per-epoch progress lines (default: model name and seed).
+    `on_epoch(row)` is called after each epoch with its history row (epoch, train_loss,
+    val_loss, val_ic, val_rank_ic, lr, seconds), once the epoch's files are written; an
+    exception it raises stops training and propagates (the tuner's pruning)."""
     device = resolve_device(train_cfg.device)
     run_dir = None if run_dir is None else Path(run_dir)
     _, n_stocks, n_features = fs.features.shape
@@ -222,13 +227,13 @@ def fit(
         return _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, seed=seed,
                          device=device, run_dir=run_dir, resume=resume,
                          train_ds=train_ds, val_ds=val_ds, n_features=n_features, n_stocks=n_stocks,
-                         label=label or f"{model_cfg.name} seed {seed}")
+                         label=label or f"{model_cfg.name} seed {seed}", on_epoch=on_epoch)
     finally:
         torch.use_deterministic_algorithms(prev_det)
 
 
 def _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, *, seed, device, run_dir,
-              resume, train_ds, val_ds, n_features, n_stocks, label) -> FitResult:
+              resume, train_ds, val_ds, n_features, n_stocks, label, on_epoch=None) -> FitResult:
     tasks = model_cfg.tasks
     large = is_large_step(train_cfg.batch_size, model_cfg.t1, n_stocks)
     dtype = amp_dtype(device, train_cfg.amp, train_cfg.cpu_amp, large)
@@ -346,6 +351,8 @@ def _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, *, seed, 
                     "epoch": epoch, "best": best, "best_epoch": best_epoch, "bad": bad,
                     "history": history, "best_state": best_state,
                 }, ident)
+            if on_epoch is not None:
+                on_epoch(dict(row))
     finally:
         for h in hooks:
             h.remove()
