@@ -70,6 +70,18 @@ VARIANTS: dict[str, dict] = {
     "default_ep12": {"train.epochs": 12},
     "default_cos": {"train.lr_schedule": "cosine", "train.warmup_epochs": 1.0},
     "default_plain_ep12": {"model.spatial_attention": "plain", "train.epochs": 12},
+    # third session: capacity, step count and rate (the default is still improving at its last epoch)
+    "default_d64": {"model.d_model": 64},
+    "default_cos4": {"train.lr_schedule": "cosine", "train.warmup_epochs": 1.0, "train.lr": 4e-3},
+    "default_b4": {"train.batch_size": 4},
+    "default_drop0": {"model.dropout": 0.0},
+    "default_drop3": {"model.dropout": 0.3},
+    "default_wd": {"train.weight_decay": 0.1},
+    "default_notemporal": {"model.use_temporal": False},
+    "default_nospatial": {"model.use_spatial": False},
+    "default_core": {"model.use_spatial": False, "model.use_temporal": False},  # neither
+    "default_nowavelet": {"model.use_wavelet": False},
+    "default_fusion_add": {"model.fusion": "add"},
 }
 
 FIELDS = ("market", "variant", "model", "seed", "val_rank_ic", "val_rank_ic_reg", "val_rank_ic_cls",
