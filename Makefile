@@ -9,7 +9,7 @@ DATA ?= data/synth
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 export NUMBA_CACHE_DIR ?= $(CURDIR)/data/cache/numba
 
-.PHONY: setup demo train backtest compare app test bench lint clean
+.PHONY: setup demo train backtest compare app test bench gpu-check lint clean
 
 setup: $(VENV)/.installed
 
@@ -52,6 +52,12 @@ test: setup lint
 
 bench: setup
 	$(BIN)/python -m benchmarks.run_all
+
+# the CUDA tests (skipped without a GPU) and the paper-size GPU benchmark (one line and exit 2
+# without CUDA); the figures go to docs/BENCHMARKS.md, section GPU
+gpu-check: setup
+	$(BIN)/python -m pytest -q -m cuda tests/test_cuda.py
+	$(BIN)/python -m benchmarks.bench_gpu
 
 clean:
 	rm -rf $(VENV) data/cache

@@ -172,6 +172,9 @@ class TrainConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", json_schema_extra=RESUMABLE)
     # mixed precision on CUDA (bf16, or fp16 with loss scaling)
     amp: bool = Field(True, json_schema_extra=RESUMABLE)
+    # the CUDA autocast dtype: auto = bf16 where the GPU supports it, else fp16; fp16 trains with
+    # loss scaling (GradScaler); CPU training follows cpu_amp (bf16 only)
+    amp_dtype: Literal["auto", "bf16", "fp16"] = Field("auto", json_schema_extra=RESUMABLE)
     # bf16 autocast in CPU training: auto = on for large steps (batch x t1 x stocks >= 16,384, the
     # checkpointing rule) on CPUs with native bf16 (avx512_bf16 / amx_bf16); prediction stays fp32
     cpu_amp: Literal["auto", "on", "off"] = "auto"

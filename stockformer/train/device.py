@@ -36,17 +36,21 @@ def cpu_has_native_bf16() -> bool:
 
 
 def amp_dtype(
-    device: torch.device, enabled: bool, cpu_amp: str = "off", large_step: bool = False
+    device: torch.device, enabled: bool, cpu_amp: str = "off", large_step: bool = False,
+    cuda_dtype: str = "auto",
 ) -> torch.dtype | None:
     """The autocast dtype for training, or None for full precision.
 
-    CUDA (when `enabled`): bf16 where the GPU supports it, else fp16. CPU: bf16 when cpu_amp is
-    "on", or "auto" with a large step on a CPU with native bf16: 2x faster there at the paper's
-    size (docs/BENCHMARKS.md), while small models gain nothing from the casts.
+    CUDA (when `enabled`): `cuda_dtype` (train.amp_dtype) bf16 or fp16, or auto: bf16 where the
+    GPU supports it, else fp16. CPU: bf16 when cpu_amp is "on", or "auto" with a large step on a
+    CPU with native bf16: 2x faster there at the paper's size (docs/BENCHMARKS.md), while small
+    models gain nothing from the casts.
     """
     if device.type == "cuda":
         if not enabled:
             return None
+        if cuda_dtype != "auto":
+            return {"bf16": torch.bfloat16, "fp16": torch.float16}[cuda_dtype]
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu" and (cpu_amp == "on" or (cpu_amp == "auto" and large_step and cpu_has_native_bf16())):
         return torch.bfloat16

@@ -236,7 +236,7 @@ def _fit_loop(model, n_params, fs, split, graph, model_cfg, train_cfg, *, seed, 
               resume, train_ds, val_ds, n_features, n_stocks, label, on_epoch=None) -> FitResult:
     tasks = model_cfg.tasks
     large = is_large_step(train_cfg.batch_size, model_cfg.t1, n_stocks)
-    dtype = amp_dtype(device, train_cfg.amp, train_cfg.cpu_amp, large)
+    dtype = amp_dtype(device, train_cfg.amp, train_cfg.cpu_amp, large, train_cfg.amp_dtype)
     if dtype is not None:
         log.info("mixed precision: %s autocast on %s", str(dtype).removeprefix("torch."), device.type)
     scaler = make_scaler(device, dtype)
