@@ -143,6 +143,13 @@ def test_a_bad_space_is_one_clear_line(case, base):
     assert expected in message, message
 
 
+def test_the_order_of_keys_in_a_space_file_does_not_matter(base):
+    """A resumed study must draw the same keys in the same order whatever order the file
+    lists them in (yaml.safe_dump sorts them, an editor may not)."""
+    flipped = {"params": dict(reversed(list(SPACE["params"].items())))}
+    assert parse_space(SPACE, base).keys == parse_space(flipped, base).keys == sorted(SPACE["params"])
+
+
 def test_the_shipped_space_fits_the_default_config():
     space = load_space(ROOT / "configs" / "tune_space.yaml", load_config(ROOT / "configs" / "default.yaml"))
     assert "train.lr" in space.keys and space.params["train.lr"].log

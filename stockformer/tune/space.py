@@ -204,7 +204,9 @@ def parse_space(raw: Any, base: Config, source: str = "search space") -> SearchS
                 apply_params(base, {key: value}, source)
             except ConfigError as err:
                 raise ConfigError(f"{err} (params.{key} = {value!r})") from None
-    return SearchSpace(spec.params, spec.sampler, spec.pruner, source)
+    # keys in sorted order: the order trials draw them in (and the table's columns) must not
+    # depend on how a file lists them, or a resumed study would assign the draws differently
+    return SearchSpace(dict(sorted(spec.params.items())), spec.sampler, spec.pruner, source)
 
 
 def load_space(path: str | Path, base: Config) -> SearchSpace:
