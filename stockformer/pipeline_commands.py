@@ -72,6 +72,10 @@ def ensure_data(cfg: Config) -> None:
     save_synthetic_dataset(path, s.stocks, s.days, s.seed)
 
 
+RAY_HELP = ("run the tasks on Ray: a cluster address (host:6379, ray://host:10001), auto (the "
+            "cluster RAY_ADDRESS or `ray start` names) or local (a private instance); see docs/USAGE.md")
+
+
 def register(app: typer.Typer) -> None:
     config_opt = typer.Option(None, "--config", "-c", help="YAML config (default: built-in paper settings)")
     data_opt = typer.Option(None, "--data", help="dataset directory or panel file (overrides data.path)")
@@ -107,7 +111,7 @@ def register(app: typer.Typer) -> None:
         device: str = device_opt,
         run_dir: Path = typer.Option(None, "--run-dir"),
         workers: int = typer.Option(1, "--workers", min=1, help="windows trained in parallel processes"),
-        ray_address: str = typer.Option(None, "--ray-address", help="run windows on a Ray cluster"),
+        ray_address: str = typer.Option(None, "--ray", "--ray-address", help=RAY_HELP),
         sets: list[str] = set_opt,
         quiet: bool = quiet_opt,
     ) -> None:
@@ -135,7 +139,12 @@ def register(app: typer.Typer) -> None:
             "--models", help="comma-separated; NAME:shuffled = the label-shuffled control, NAME:ensK = a "
             "K-seed ensemble (train.ensemble=K for that entry), e.g. stockformer:ens3:shuffled"),
         seeds: int = typer.Option(1, "--seeds", min=1),
-        out: Path = typer.Option(None, "--out", help="output directory (default runs/<id>-compare)"),
+        out: Path = typer.Option(None, "--out", help="output directory (default runs/<id>-compare); "
+                                 "a rerun into it skips the models and windows already finished"),
+        ray: str = typer.Option(None, "--ray", help=RAY_HELP),
+        threads: int = typer.Option(None, "--threads", min=1, help="torch threads per task (on Ray, the "
+                                    "CPUs each task reserves; default all cores here, 1 on Ray); "
+                                    "walk-forward windows use one"),
         sets: list[str] = set_opt,
         quiet: bool = quiet_opt,
     ) -> None:
@@ -151,7 +160,8 @@ def register(app: typer.Typer) -> None:
         if out is None:
             cfg_named = cfg.model_copy(update={"name": f"{cfg.name}-compare"})
             out = new_run_dir(cfg_named)
-        summary = run_compare(cfg, names, seeds, out, progress=lambda msg: console.rule(msg))
+        summary = run_compare(cfg, names, seeds, out, progress=lambda msg: console.rule(msg),
+                              ray=ray, threads=threads)
         console.print(markdown_table(summary))
         console.print(f"wrote {out / 'comparison.csv'} and {out / 'comparison.md'}")
 

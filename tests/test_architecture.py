@@ -20,7 +20,8 @@ PACKAGE = ROOT / "stockformer"
 STAGES = ("ground", "signal", "rundir", "data", "factors", "graph", "model", "accel", "train",
           "tune", "backtest", "jobs", "dashboard", "cli")
 # modules outside a stage package
-GROUND_MODULES = {"stockformer", "stockformer.io", "stockformer.errors", "stockformer.config"}
+GROUND_MODULES = {"stockformer", "stockformer.io", "stockformer.errors", "stockformer.config",
+                  "stockformer.distributed"}
 CLI_MODULES = {"stockformer.cli", "stockformer.pipeline_commands", "stockformer.allocator"}
 
 

@@ -101,21 +101,3 @@ def test_walkforward_cli_writes_one_backtest_and_window_table(tiny_cfg, tmp_path
     total = (1 + pl.Series(table["total_return"])).product() - 1
     # the windows tile the out-of-sample backtest: their returns compound to the whole
     assert total == pytest.approx(eq["strategy"][-1] / eq["strategy"][0] - 1, rel=1e-9)
-
-
-def test_walkforward_on_ray_matches_one_worker(tiny_cfg, tmp_path):
-    # the --ray-address path on a local Ray instance (optional extra: skipped without ray)
-    ray = pytest.importorskip("ray")
-    from stockformer.train.run import train_run
-
-    cfg = tiny_cfg.model_copy(deep=True)
-    cfg.model.name = "mlp"
-    cfg.split.scheme = "rolling"
-    cfg.split.rolling.train, cfg.split.rolling.val, cfg.split.rolling.test = 150, 40, 40
-    cfg.split.rolling.step = 40
-    try:
-        one = train_run(cfg, run_dir=tmp_path / "w1", walkforward=True, workers=1)
-        on_ray = train_run(cfg, run_dir=tmp_path / "ray", walkforward=True, workers=1, ray_address="local")
-    finally:
-        ray.shutdown()
-    assert pl.read_parquet(one / "predictions.parquet").equals(pl.read_parquet(on_ray / "predictions.parquet"))

@@ -23,9 +23,12 @@ import polars as pl
 
 from stockformer.backtest import backtest_run
 from stockformer.config import Config
+from stockformer.distributed import Executor, run_tasks
 from stockformer.errors import ConfigError
 from stockformer.io import write_parquet, write_text
-from stockformer.train.run import train_run
+from stockformer.train.outcomes import data_key, load_row, run_key, save_row
+from stockformer.train.progress import progress_logger
+from stockformer.train.run import PreparedRun, WindowPlan, finish_run, load_features, prepare_run
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +76,14 @@ def model_config(cfg: Config, model: str, seed: int) -> Config:
     return out
 
 
-def run_one(cfg: Config, model: str, seed: int, out_dir: Path) -> dict:
-    mcfg = model_config(cfg, model, seed)
-    run_dir = out_dir / "models" / f"{model.replace(':', '-')}-s{seed}"
-    started = time.perf_counter()
-    train_run(mcfg, run_dir=run_dir, walkforward=cfg.split.scheme == "rolling")
-    result = backtest_run(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+def run_dir_for(out_dir: Path, model: str, seed: int) -> Path:
+    return out_dir / "models" / f"{model.replace(':', '-')}-s{seed}"
+
+
+def comparison_row(prep: PreparedRun, model: str, seed: int) -> dict:
+    """Backtest a finished run and read its row of the table."""
+    result = backtest_run(prep.run_dir)
+    metrics = json.loads((prep.run_dir / "metrics.json").read_text())
     s = result.summary
     return {
         "model": model,
@@ -91,8 +95,8 @@ def run_one(cfg: Config, model: str, seed: int, out_dir: Path) -> dict:
         "trade_output": metrics["trade_output"],
         **{k: s[k] for k in ("annualized_return", "sharpe", "max_drawdown", "turnover")},
         "train_seconds": metrics["train_seconds"],
-        "wall_seconds": time.perf_counter() - started,
-        "run_dir": str(run_dir),
+        "wall_seconds": time.perf_counter() - prep.started,
+        "run_dir": str(prep.run_dir),
     }
 
 
@@ -123,21 +127,65 @@ def markdown_table(summary: pl.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compare(cfg: Config, models: list[str], seeds: int, out_dir: Path, progress=None) -> pl.DataFrame:
-    """Train, predict and backtest each model for `seeds` seeds; returns the per-model summary."""
+def compare(cfg: Config, models: list[str], seeds: int, out_dir: Path, progress=None, *,
+            ray: str | None = None, threads: int | None = None) -> pl.DataFrame:
+    """Train, predict and backtest each model for `seeds` seeds; returns the per-model summary.
+
+    Every (model, seed, window) is one task: run here one after another, or as Ray tasks when
+    `ray` is an address. `threads`: torch threads per task (None: the process's own here,
+    one on Ray); walk-forward windows always use one. A run's row is written to comparison.csv
+    as soon as its last window finishes; a failed task is named at the end, and a rerun into
+    the same `out_dir` skips the finished rows and windows."""
     for m in models:  # fail fast on a typo, before hours of training
         model_config(cfg, m, cfg.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "config.yaml", cfg.to_yaml())
-    rows = []
     jobs = [(m, cfg.seed + k) for m in models for k in range(seeds)]
-    for i, (model, seed) in enumerate(jobs, 1):
+    data = load_features(cfg)  # every entry trains on the same features: built once
+    key = data_key(data[1])
+    if ray and threads is None:
+        threads = 1
+    rows: dict[int, dict] = {}
+    plans: list[tuple[int, WindowPlan]] = []  # (job, plan) of the runs still to fit
+    for j, (model, seed) in enumerate(jobs):
+        mcfg = model_config(cfg, model, seed)
+        run_dir = run_dir_for(out_dir, model, seed)
+        if (row := load_row(run_dir, run_key(mcfg, key))) is not None:
+            rows[j] = row
+            progress_logger().info("%s seed %d: finished by an earlier run, skipped", model, seed)
+            continue
+        prep = prepare_run(mcfg, run_dir=run_dir, walkforward=cfg.split.scheme == "rolling", data=data)
+        plans.append((j, WindowPlan(prep, threads=1 if len(prep.splits) > 1 else threads,
+                                    label=f"{model} seed {seed}")))
+    tasks = [(p, i) for _, p in plans for i in range(len(p.tasks))]
+
+    def write_rows() -> None:  # partial results survive a crash
+        write_text(out_dir / "comparison.csv", pl.DataFrame([rows[j] for j in sorted(rows)]).write_csv())
+
+    def finish(j: int, plan: WindowPlan) -> None:
+        model, seed = jobs[j]
         if progress:
-            progress(f"[{i}/{len(jobs)}] {model} seed {seed}")
-        rows.append(run_one(cfg, model, seed, out_dir))
-        frame = pl.DataFrame(rows)
-        write_text(out_dir / "comparison.csv", frame.write_csv())  # partial results survive a crash
-    frame = pl.DataFrame(rows)
+            progress(f"[{len(rows) + 1}/{len(jobs)}] {model} seed {seed} trained")
+        finish_run(plan.prep, plan.outcomes)  # type: ignore[arg-type]
+        rows[j] = comparison_row(plan.prep, model, seed)
+        save_row(plan.prep.run_dir, run_key(plan.prep.cfg, key), rows[j])
+        write_rows()
+
+    job_of = {id(p): j for j, p in plans}
+    for j, plan in plans:  # every window finished earlier: only the row is left to write
+        if plan.complete:
+            finish(j, plan)
+
+    def on_done(t: int, outcome) -> None:
+        plan, i = tasks[t]
+        if plan.finish(i, outcome):
+            finish(job_of[id(plan)], plan)
+
+    if rows:
+        write_rows()
+    run_tasks([p.tasks[i] for p, i in tasks], on_done, Executor(ray=ray),
+              hint="; rerun with the same --out to skip them")
+    frame = pl.DataFrame([rows[j] for j in sorted(rows)])
     summary = summarize(frame)
     write_parquet(out_dir / "comparison_summary.parquet", summary)
     write_text(out_dir / "comparison.md", markdown_table(summary))

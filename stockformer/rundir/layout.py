@@ -29,6 +29,9 @@ COMPARISON_FILE = "comparison.csv"  # a `stockformer compare` folder holds this,
 SIGNAL_FILE = "signal.json"  # `stockformer evaluate`: signal metrics and IC decay
 DAILY_IC_FILE = "daily_ic.parquet"
 ENSEMBLE_DIR = "ensemble"
+# finished work a rerun skips (stockformer/train/outcomes.py): one window's fit, one comparison row
+OUTCOME_FILE = "outcome.pkl"
+ROW_FILE = "comparison_row.json"
 
 EXTERNAL_NAME = "external"
 _STAMP = "%Y%m%d-%H%M%S"

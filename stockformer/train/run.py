@@ -16,6 +16,7 @@ import polars as pl
 
 from stockformer.config import Config, config_from_dict
 from stockformer.data.store import load_panel
+from stockformer.distributed import Executor, Shared, Task, run_tasks
 from stockformer.errors import RunError
 from stockformer.factors.featureset import FeatureSet
 from stockformer.factors.pipeline import build_features
@@ -35,6 +36,8 @@ from stockformer.signal.ensemble import mean_output
 from stockformer.signal.metrics import daily_rank_ic, prediction_metrics
 from stockformer.signal.trade_output import choose_trade_output, ensemble_trade_score, trade_score
 from stockformer.train.collapse import collapse_warnings, trade_output_collapse
+from stockformer.train.outcomes import data_key, load_outcome, run_key, save_outcome, window_key
+from stockformer.train.progress import progress_logger
 from stockformer.train.splits import make_splits
 from stockformer.train.targets import return_scale
 
@@ -160,58 +163,87 @@ def _record(fit) -> FitRecord:
                      int(fit.parameters), str(fit.device))
 
 
-def _window_worker(cfg_yaml: str, features_path: str, split, run_dir: str, threads: int,
+def _window_worker(cfg_yaml: str, fs: FeatureSet, split, run_dir: str, threads: int | None,
                    industries: list[str | None] | None = None) -> WindowOutcome:
-    """Fit one walk-forward window in its own process (spawned: no state shared with the parent)."""
-    import torch
+    """Fit one window: the task a local process or a Ray worker runs (no state shared with the
+    driver but its arguments). `threads` fixes torch's threads (None: leave the process's)."""
+    import torch  # lazy: torch
     import yaml
 
-    torch.set_num_threads(threads)
+    if threads:
+        torch.set_num_threads(threads)
     cfg = config_from_dict(yaml.safe_load(cfg_yaml), "walk-forward worker")
-    fs = FeatureSet.load(features_path)
     return fit_window(fs, split, cfg, Path(run_dir), industries=industries)
 
 
-def fit_windows(fs: FeatureSet, splits: list, cfg: Config, run_dir: Path, *, resume: bool,
-                workers: int, ray_address: str | None,
-                industries: list[list[str | None] | None]) -> list[WindowOutcome]:
-    """Fit every window; sequential, in local processes, or on a Ray cluster.
+@dataclass
+class PreparedRun:
+    """A run ready to fit: its config, folder, features, windows and their industries."""
+
+    cfg: Config
+    run_dir: Path
+    fs: FeatureSet
+    splits: list
+    industries: list
+    data_key: str  # of the features before any label shuffling (train/outcomes.py)
+    started: float
+
+    def window_dir(self, k: int) -> Path:
+        return self.run_dir if len(self.splits) == 1 else self.run_dir / "windows" / f"w{k:02d}"
+
+
+class WindowPlan:
+    """The windows of one run still to fit (as named tasks) and the outcomes so far.
+
+    A window finished by an earlier run into the same folder, with the same config and data
+    (its saved key matches), is loaded instead of fitted; each new outcome is saved as it
+    arrives (`finish`), so a failed or interrupted run keeps the windows it finished."""
+
+    def __init__(self, prep: PreparedRun, *, threads: int | None, label: str = ""):
+        self.prep = prep
+        key = run_key(prep.cfg, prep.data_key)
+        shared, cfg_yaml = Shared(prep.fs), prep.cfg.to_yaml()
+        self.keys = [window_key(key, sp) for sp in prep.splits]
+        self.outcomes: list[WindowOutcome | None] = []
+        self.tasks: list[Task] = []
+        self._window: list[int] = []  # task i fits window self._window[i]
+        for k, split in enumerate(prep.splits):
+            wdir = prep.window_dir(k)
+            wdir.mkdir(parents=True, exist_ok=True)
+            name = " ".join(p for p in (label, f"window w{k:02d}" if len(prep.splits) > 1 else "") if p)
+            done = load_outcome(wdir, self.keys[k])
+            self.outcomes.append(done)
+            if done is not None:
+                progress_logger().info("%s: finished by an earlier run, skipped", name or prep.run_dir)
+                continue
+            # absolute: a Ray worker's working directory is not this one
+            args = (cfg_yaml, shared, split, str(wdir.absolute()), threads, prep.industries[k])
+            self.tasks.append(Task(name or str(prep.run_dir), _window_worker, args, cpus=threads or 1))
+            self._window.append(k)
+
+    def finish(self, i: int, outcome: WindowOutcome) -> bool:
+        """Save task i's outcome; True once every window of the run has one."""
+        k = self._window[i]
+        save_outcome(self.prep.window_dir(k), self.keys[k], outcome)
+        self.outcomes[k] = outcome
+        return self.complete
+
+    @property
+    def complete(self) -> bool:
+        return all(o is not None for o in self.outcomes)
+
+
+def fit_windows(prep: PreparedRun, executor: Executor, *, resume: bool = False) -> list[WindowOutcome]:
+    """Fit every window; in this process, in local processes, or as Ray tasks.
 
     Walk-forward windows always run with one torch thread each, so a window's result does not
-    depend on how many run side by side."""
-    dirs = []
-    for k in range(len(splits)):
-        wdir = run_dir if len(splits) == 1 else run_dir / "windows" / f"w{k:02d}"
-        wdir.mkdir(parents=True, exist_ok=True)
-        dirs.append(wdir)
-    if len(splits) == 1:
-        return [fit_window(fs, splits[0], cfg, dirs[0], resume=resume, industries=industries[0])]
-    features_path = run_dir / "windows" / "features.npz"
-    fs.save(features_path)
-    args = [(cfg.to_yaml(), str(features_path), sp, str(d), 1, ind)
-            for sp, d, ind in zip(splits, dirs, industries, strict=True)]
-    try:
-        if ray_address:
-            return _fit_on_ray(args, ray_address)
-        if workers <= 1:
-            return [_window_worker(*a) for a in args]
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-            return list(pool.map(_window_worker, *zip(*args, strict=True)))
-    finally:
-        features_path.unlink(missing_ok=True)
-
-
-def _fit_on_ray(args: list, address: str) -> list[WindowOutcome]:
-    try:
-        import ray
-    except ImportError:
-        raise RunError("--ray-address needs Ray: pip install stockformer[ray]") from None
-    ray.init(address=address, ignore_reinit_error=True)
-    remote = ray.remote(_window_worker)
-    return ray.get([remote.remote(*a) for a in args])
+    depend on how many run side by side or where. A single split is fitted here, as before."""
+    if len(prep.splits) == 1:
+        return [fit_window(prep.fs, prep.splits[0], prep.cfg, prep.run_dir, resume=resume,
+                           industries=prep.industries[0])]
+    plan = WindowPlan(prep, threads=1)
+    run_tasks(plan.tasks, plan.finish, executor, hint="; rerun with the same --run-dir to skip them")
+    return plan.outcomes  # type: ignore[return-value]
 
 
 def fit_window(fs: FeatureSet, split, cfg: Config, run_dir: Path, *, resume: bool = False,
@@ -298,6 +330,34 @@ def _member_records(fs: FeatureSet, outcomes: list[WindowOutcome], trade_output:
     return out
 
 
+def load_features(cfg: Config) -> tuple[pl.DataFrame, FeatureSet]:
+    """The configured panel and its features (what several runs on the same data share)."""
+    panel = load_panel_for(cfg)
+    return panel, build_features(panel, cfg.features)
+
+
+def prepare_run(cfg: Config, *, run_dir: str | Path | None = None, walkforward: bool = False,
+                data: tuple[pl.DataFrame, FeatureSet] | None = None) -> PreparedRun:
+    """Features, splits (one, or every rolling window when `walkforward`) and the run folder.
+    `data`: the panel and features already built from this config's data and features."""
+    started = time.perf_counter()
+    panel, fs = data if data is not None else load_features(cfg)
+    splits = make_splits(fs.dates, cfg.split, t1=cfg.model.t1, t2=cfg.model.t2, label_lag=fs.label_lag)
+    if not splits:
+        raise RunError("the split configuration produced no window: the panel is too short")
+    if not walkforward:
+        splits = splits[:1]
+    _check_memory(cfg, fs)
+    key = data_key(fs)
+    if cfg.train.shuffle_labels:
+        fs = shuffled_labels(fs, before=int(min(s.test.min() for s in splits)), seed=cfg.seed)
+    run_dir = Path(run_dir) if run_dir else new_run_dir(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # industries as of each window's training end, for an industry graph without look-ahead
+    industries = [industries_asof(panel, fs.symbols, fs.dates[s.fit_end]) for s in splits]
+    return PreparedRun(cfg, run_dir, fs, splits, industries, key, started)
+
+
 def train_run(
     cfg: Config,
     *,
@@ -307,24 +367,16 @@ def train_run(
     workers: int = 1,
     ray_address: str | None = None,
 ) -> Path:
-    """Train (one split, or every rolling window when `walkforward`), predict, write the run dir."""
-    started = time.perf_counter()
-    panel = load_panel_for(cfg)
-    fs = build_features(panel, cfg.features)
-    splits = make_splits(fs.dates, cfg.split, t1=cfg.model.t1, t2=cfg.model.t2, label_lag=fs.label_lag)
-    if not splits:
-        raise RunError("the split configuration produced no window: the panel is too short")
-    if not walkforward:
-        splits = splits[:1]
-    _check_memory(cfg, fs)
-    if cfg.train.shuffle_labels:
-        fs = shuffled_labels(fs, before=int(min(s.test.min() for s in splits)), seed=cfg.seed)
-    run_dir = Path(run_dir) if run_dir else new_run_dir(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    # industries as of each window's training end, for an industry graph without look-ahead
-    industries = [industries_asof(panel, fs.symbols, fs.dates[s.fit_end]) for s in splits]
-    outcomes = fit_windows(fs, splits, cfg, run_dir, resume=resume, workers=workers,
-                           ray_address=ray_address, industries=industries)
+    """Train (one split, or every rolling window when `walkforward`), predict, write the run dir.
+    Windows run in `workers` local processes, or as Ray tasks when `ray_address` is given."""
+    prep = prepare_run(cfg, run_dir=run_dir, walkforward=walkforward)
+    outcomes = fit_windows(prep, Executor(ray=ray_address, workers=workers), resume=resume)
+    return finish_run(prep, outcomes)
+
+
+def finish_run(prep: PreparedRun, outcomes: list[WindowOutcome]) -> Path:
+    """Pool the windows' outcomes: predictions, metrics and the headline model in the run dir."""
+    cfg, fs, splits, run_dir, started = prep.cfg, prep.fs, prep.splits, prep.run_dir, prep.started
     # written after fitting: a refused --resume (checkpoint from another config) must leave
     # the run's config and universe as they were
     # input paths stored absolute: the run is read later from folders other than this one
