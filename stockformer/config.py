@@ -155,6 +155,8 @@ class ModelConfig(_Section):
     use_temporal: bool = True  # ablation: no temporal modules
     use_graph: bool = True  # ablation: no graph embedding
     use_spatial: bool = True  # ablation: no spatial (cross-stock) attention
+    # the last history day's decoupled representation added to the heads' input (the paper: off)
+    last_day_skip: bool = True
     # position (the paper): the graph embedding is added to the spatial layers' input, so it also
     # reaches the values and each stock's representation carries its identity (which a model can
     # use to memorise per-stock training means); attention: it shapes only who attends to whom

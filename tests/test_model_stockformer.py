@@ -183,3 +183,34 @@ def test_without_spatial_attention_stocks_do_not_see_each_other():
             delta = (model(moved)["reg"] - model(b)["reg"]).abs()
         assert delta[..., 0].max() > 1e-4
         assert (delta[..., 1:].max() > 1e-6) == others_move
+
+
+def test_last_day_skip_adds_the_latest_decoupled_day_to_the_heads_input():
+    """model.last_day_skip: the heads read fusion output + the last history day's decoupled
+    low + high representation; no new parameters, so either setting loads the other's weights."""
+    n, f = 6, 5
+    b = batch(2, 5, n, f)
+    torch.manual_seed(0)
+    on = build_model(cfg(last_day_skip=True), f, n, graph(n)).eval()
+    off = build_model(cfg(last_day_skip=False), f, n, graph(n)).eval()
+    off.load_state_dict(on.state_dict(), strict=True)
+    seen = {}
+    on.decouple.register_forward_hook(lambda m, i, o: seen.__setitem__("dec", o))
+    on.fusion.register_forward_hook(lambda m, i, o: seen.__setitem__("fused", o))
+    with torch.no_grad():
+        out_on, out_off = on(b), off(b)
+        low0, high0 = seen["dec"]
+        expected = on.reg_head(seen["fused"] + low0[:, -1:] + high0[:, -1:]).squeeze(-1)
+    torch.testing.assert_close(out_on["reg"], expected)
+    torch.testing.assert_close(out_on["reg_low"], out_off["reg_low"])  # the low head is untouched
+    assert (out_on["reg"] - out_off["reg"]).abs().max() > 1e-4
+
+
+def test_the_paper_config_turns_the_last_day_skip_off():
+    from pathlib import Path
+
+    from stockformer.config import load_config
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    assert load_config(root / "paper.yaml").model.last_day_skip is False
+    assert load_config(root / "default.yaml").model.last_day_skip is True

@@ -205,8 +205,9 @@ class Stockformer(nn.Module):
         return [self.cls_head]
 
     # -- model ----------------------------------------------------------------------------
-    def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both encoder branches over the T1 history steps: (low, high) [B, T1, N, D]."""
+    def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Both encoder branches over the T1 history steps: (low, high) [B, T1, N, D], and the
+        last day's decoupled representation [B, 1, N, D] when model.last_day_skip is on."""
         self._check(batch)
         x, ret, valid = batch["x"], batch["ret"], batch["valid"]
         if self.cfg.use_wavelet:
@@ -229,6 +230,7 @@ class Stockformer(nn.Module):
             return module(*args)
 
         low, high = run(self.decouple, x, low_r, high_r, up)
+        last = low[:, -1:] + high[:, -1:] if self.cfg.last_day_skip else None
         if self.time_emb is not None:
             # in the activations' dtype: under CPU bf16 autocast an fp32 term would turn the whole
             # residual stream fp32 and cost a cast before every matmul
@@ -244,7 +246,7 @@ class Stockformer(nn.Module):
             if self.cfg.use_spatial:
                 low = run(self.low_spatial[i], low, valid, pe, edges)
                 high = run(self.high_spatial[i], high, valid, pe, edges)
-        return low, high
+        return low, high, last
 
     def _checkpointing(self, h: torch.Tensor) -> bool:
         """Recompute in backward? h: the [B, T1, N, *] input (the batch itself needs no grad)."""
@@ -253,10 +255,14 @@ class Stockformer(nn.Module):
         return checkpointing_active(self.cfg.grad_checkpoint, training, b, t, n)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        low, high = self.encode(batch)
+        low, high, last = self.encode(batch)
         low = self.low_time(low)  # [B, T2, N, D]
         high = self.high_time(high)
         fused = self.fusion(low, high)
+        if last is not None:
+            # the heads see the latest day directly, not only through the time predictor's
+            # one-weight-per-day mix (docs/MODEL_NOTES.md, third session)
+            fused = fused + last
         return {
             "reg": self.reg_head(fused).squeeze(-1),
             "logits": self.cls_head(fused),
