@@ -8,6 +8,7 @@ Run: python -m benchmarks.bench_backtest [--stocks 5000 --days 2500 --ref-days 4
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import time
 
 import numpy as np
@@ -19,31 +20,11 @@ from stockformer.backtest.market import build_market
 from stockformer.backtest.reference import reference_backtest
 from stockformer.backtest.strategy import topk_weights
 from stockformer.config import BacktestConfig, CostConfig
+from stockformer.data.random_panel import random_panel
 
-
-def make_panel(stocks: int, days: int, seed: int = 0) -> pl.DataFrame:
-    rng = np.random.default_rng(seed)
-    r = rng.normal(0.0003, 0.025, (days, stocks)).clip(-0.1, 0.1)
-    close = 10 * np.exp(np.cumsum(r, axis=0))
-    opn = close * np.exp(rng.normal(0, 0.01, (days, stocks)))
-    keep = rng.random((days, stocks)) >= 0.02  # 2% suspended stock-days
-    d_idx, s_idx = np.nonzero(keep)
-    base = np.datetime64("2014-01-01")
-    dates = base + np.arange(days).astype("timedelta64[D]")
-    syms = np.array([f"S{j:05d}" for j in range(stocks)])
-    return pl.DataFrame(
-        {
-            "date": dates[d_idx],
-            "symbol": syms[s_idx],
-            "open": opn[d_idx, s_idx],
-            "high": np.maximum(opn, close)[d_idx, s_idx],
-            "low": np.minimum(opn, close)[d_idx, s_idx],
-            "close": close[d_idx, s_idx],
-            "volume": np.full(len(d_idx), 1e6),
-            "limit_up": (r >= 0.0999)[d_idx, s_idx],
-            "limit_down": (r <= -0.0999)[d_idx, s_idx],
-        }
-    ).with_columns(pl.col("date").cast(pl.Date))
+# 2% suspended stock-days, daily returns clipped at +-10% and flagged when they reach it
+PANEL = dict(suspend=0.02, late_listing=False, extras=False, vol=0.025, max_move=0.1, varied=False,
+             limit_move=0.0999, start=dt.date(2014, 1, 1), business_days=False, symbol_width=5)
 
 
 def make_predictions(panel: pl.DataFrame, seed: int = 1) -> pl.DataFrame:
@@ -67,7 +48,7 @@ def main() -> None:
     ap.add_argument("--ref-days", type=int, default=40)
     args = ap.parse_args()
 
-    panel = make_panel(args.stocks, args.days)
+    panel = random_panel(args.stocks, args.days, **PANEL)
     preds = make_predictions(panel)
     cfg = BacktestConfig(topk=50, n_drop=5, rebalance_every=1, fill_price="open",
                          costs=CostConfig(preset="cn_a_share"))

@@ -1,47 +1,23 @@
-"""Random panels and predictions for the backtest tests (suspensions and limit moves included)."""
+"""The backtest tests' panel (a preset of stockformer.data.random_panel) and random predictions."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import numpy as np
 import polars as pl
 
+from stockformer.data.random_panel import random_panel
 
-def random_panel(days: int, stocks: int, seed: int, suspend: float = 0.1, limit_flags: bool = True,
-                 start: dt.date = dt.date(2023, 8, 1), vol: float = 0.04,
-                 st: float = 0.0) -> pl.DataFrame:
-    """st > 0 adds an is_st column (that share of rows flagged, with 5% jumps so the ST limit fires)."""
-    rng = np.random.default_rng(seed)
-    r = rng.normal(0.0, vol, (days, stocks))
-    # some 10% jumps so that limit rules fire
-    jumps = rng.random((days, stocks))
-    r = np.where(jumps < 0.08, 0.0953, np.where(jumps > 0.92, -0.1054, r))
-    if st > 0:
-        r = np.where((jumps >= 0.08) & (jumps < 0.14), 0.0488, r)  # +5%: only an ST limit-up
-    close = np.round(10 * np.exp(np.cumsum(r, axis=0)), 2).clip(0.5)
-    opn = np.round(close * np.exp(rng.normal(0, 0.01, (days, stocks))), 2).clip(0.5)
-    keep = rng.random((days, stocks)) >= suspend
-    dates = [start + dt.timedelta(days=i) for i in range(days)]
-    d_idx, s_idx = np.nonzero(keep)
-    frame = pl.DataFrame(
-        {
-            "date": [dates[i] for i in d_idx],
-            "symbol": [f"S{j:03d}" for j in s_idx],
-            "open": opn[d_idx, s_idx],
-            "high": np.maximum(opn, close)[d_idx, s_idx],
-            "low": np.minimum(opn, close)[d_idx, s_idx],
-            "close": close[d_idx, s_idx],
-            "volume": np.full(len(d_idx), 1e6),
-        }
-    )
-    if limit_flags:
-        lu = rng.random(len(d_idx)) < 0.1
-        ld = rng.random(len(d_idx)) < 0.1
-        frame = frame.with_columns(pl.Series("limit_up", lu), pl.Series("limit_down", ld & ~lu))
-    if st > 0:
-        frame = frame.with_columns(pl.Series("is_st", rng.random(len(d_idx)) < st))
-    return frame
+# The backtest tests' panel: the package generator with +-10% jumps so the limit rules fire, prices
+# in cents, calendar days from 2023-08-01, 10% suspended stock-days and random limit flags (the
+# rules are tested on the flags, not on the moves). st > 0 adds is_st with +5% moves.
+backtest_panel = functools.partial(
+    random_panel, suspend=0.1, late_listing=False, extras=False, drift=0.0, vol=0.04, jumps=0.08,
+    varied=False, cents=True, limit_flags="random", start=dt.date(2023, 8, 1), business_days=False,
+    symbol_width=3,
+)
 
 
 def random_predictions(panel: pl.DataFrame, seed: int, drop_last: int = 1) -> pl.DataFrame:

@@ -15,7 +15,7 @@ from stockformer.config import BacktestConfig, CostConfig
 from stockformer.dashboard import analytics
 from stockformer.data.store import save_dataset
 from stockformer.io import write_json
-from tests.backtest_helpers import random_panel, random_predictions
+from tests.backtest_helpers import backtest_panel, random_predictions
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_dataset_meta_declares_the_market():
 
 def _xnys_run(tmp_path, days: int = 260):
     """A dataset whose meta.json says XNYS, backtested with the default (A-share) cost preset."""
-    panel = random_panel(days=days, stocks=10, seed=4, limit_flags=False, start=dt.date(2022, 1, 3))
+    panel = backtest_panel(days=days, stocks=10, seed=4, limit_flags=None, start=dt.date(2022, 1, 3))
     save_dataset(panel, tmp_path / "data", meta={"calendar": "XNYS"})
     run = tmp_path / "run"
     run.mkdir()
@@ -83,7 +83,7 @@ def test_xnys_dataset_is_252_everywhere(tmp_path):
 
 
 def test_preset_us_without_meta_is_252_and_cn_is_238():
-    panel = random_panel(days=40, stocks=8, seed=1, limit_flags=False)
+    panel = backtest_panel(days=40, stocks=8, seed=1, limit_flags=None)
     preds = random_predictions(panel, 2)
     us = run_backtest(preds, panel, BacktestConfig(topk=2, costs=CostConfig(preset="us")))
     cn = run_backtest(preds, panel, BacktestConfig(topk=2))
@@ -92,7 +92,7 @@ def test_preset_us_without_meta_is_252_and_cn_is_238():
 
 
 def test_short_period_caveat_in_summary_report_and_dashboard(tmp_path):
-    panel = random_panel(days=40, stocks=8, seed=1, limit_flags=False)
+    panel = backtest_panel(days=40, stocks=8, seed=1, limit_flags=None)
     short = run_backtest(random_predictions(panel, 2), panel, BacktestConfig(topk=2))
     note = annualization.caveat(short.summary)
     assert note and "under six months" in note and "Annualised figures" in note

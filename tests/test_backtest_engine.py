@@ -13,7 +13,7 @@ from stockformer.backtest.engine import prepare, run_backtest, simulate_inputs
 from stockformer.backtest.market import build_market, dense_scores
 from stockformer.backtest.reference import reference_backtest
 from stockformer.config import BacktestConfig, CostConfig
-from tests.backtest_helpers import foresight_predictions, random_panel, random_predictions
+from tests.backtest_helpers import backtest_panel, foresight_predictions, random_predictions
 
 
 def _run_both(panel, preds, cfg):
@@ -39,7 +39,7 @@ def _run_both(panel, preds, cfg):
 )
 def test_fast_engine_matches_reference(seed, strategy, fill, preset, weighting, topk, n_drop, every, flags,
                                        st_share):
-    panel = random_panel(days=25, stocks=12, seed=seed, limit_flags=flags, st=st_share)
+    panel = backtest_panel(days=25, stocks=12, seed=seed, limit_flags="random" if flags else None, st=st_share)
     preds = random_predictions(panel, seed + 1)
     costs = CostConfig(preset=preset)
     if preset == "custom":  # every rule on, with slippage and a date-independent stamp duty
@@ -60,7 +60,7 @@ def test_fast_engine_matches_reference(seed, strategy, fill, preset, weighting, 
 
 def test_reference_comparison_can_fail():
     """A changed rule (no lot rounding in the engine) must show up as a mismatch."""
-    panel = random_panel(days=25, stocks=12, seed=3)
+    panel = backtest_panel(days=25, stocks=12, seed=3)
     preds = random_predictions(panel, 4)
     cfg = BacktestConfig(topk=3, n_drop=1, initial_cash=1e6)
     costs = resolve_costs(cfg.costs)
@@ -73,7 +73,7 @@ def test_reference_comparison_can_fail():
 @pytest.mark.parametrize("strategy", ["topk", "long_short"])
 def test_matches_vectorbt_from_orders(strategy):
     vbt = pytest.importorskip("vectorbt")
-    panel = random_panel(days=60, stocks=15, seed=11, suspend=0.0, limit_flags=False)
+    panel = backtest_panel(days=60, stocks=15, seed=11, suspend=0.0, limit_flags=None)
     preds = random_predictions(panel, 12)
     fee = 0.001
     cfg = BacktestConfig(strategy=strategy, topk=4, fill_price="close", initial_cash=1e6,
@@ -113,7 +113,7 @@ def test_matches_vectorbt_with_suspensions(strategy):
     vbt = pytest.importorskip("vectorbt")
     from stockformer.backtest.market import ffill
 
-    panel = random_panel(days=120, stocks=30, seed=6, suspend=0.1, limit_flags=False)
+    panel = backtest_panel(days=120, stocks=30, seed=6, suspend=0.1, limit_flags=None)
     preds = random_predictions(panel, 7)
     fee = 0.001
     cfg = BacktestConfig(strategy=strategy, topk=6, fill_price="close", initial_cash=1e6,
@@ -136,7 +136,7 @@ def test_matches_vectorbt_with_suspensions(strategy):
 
 @pytest.mark.parametrize("strategy", ["topk_dropout", "topk", "long_short"])
 def test_perfect_foresight_wins_and_reversed_loses(strategy):
-    panel = random_panel(days=80, stocks=30, seed=5, suspend=0.02, limit_flags=False, vol=0.02)
+    panel = backtest_panel(days=80, stocks=30, seed=5, suspend=0.02, limit_flags=None, vol=0.02)
     cfg = BacktestConfig(strategy=strategy, topk=5, n_drop=5, costs=CostConfig(preset="us"))
     good = run_backtest(foresight_predictions(panel), panel, cfg).summary
     bad = run_backtest(foresight_predictions(panel, sign=-1.0), panel, cfg).summary
@@ -148,7 +148,7 @@ def test_perfect_foresight_wins_and_reversed_loses(strategy):
 def test_costs_reduce_equity_by_exactly_the_fees_paid():
     """Same trades with and without fees (one buy day, one liquidation day): the equity gap
     equals the commissions and stamp duty of the fee run."""
-    panel = random_panel(days=20, stocks=10, seed=7, suspend=0.0, limit_flags=False)
+    panel = backtest_panel(days=20, stocks=10, seed=7, suspend=0.0, limit_flags=None)
     preds = random_predictions(panel, 8)
     base = dict(strategy="topk", topk=4, initial_cash=1e6)
     fee_cfg = BacktestConfig(**base, costs=CostConfig(
@@ -172,7 +172,7 @@ def test_costs_reduce_equity_by_exactly_the_fees_paid():
 
 
 def test_cash_accounting_identity_full_run():
-    panel = random_panel(days=40, stocks=20, seed=9)
+    panel = backtest_panel(days=40, stocks=20, seed=9)
     preds = random_predictions(panel, 10)
     cfg = BacktestConfig(topk=5, n_drop=2, initial_cash=1e6,
                          costs=CostConfig(preset="cn_a_share", slippage_bps=5.0))
@@ -189,7 +189,7 @@ def test_cash_accounting_identity_full_run():
 
 
 def test_no_look_ahead_trades_unchanged_by_future_data():
-    panel = random_panel(days=40, stocks=15, seed=13)
+    panel = backtest_panel(days=40, stocks=15, seed=13)
     preds = random_predictions(panel, 14)
     dates = sorted(panel["date"].unique().to_list())
     cut = dates[25]
@@ -214,7 +214,7 @@ def test_no_look_ahead_trades_unchanged_by_future_data():
 def test_predictions_off_calendar_are_rejected():
     from stockformer.errors import DataError
 
-    panel = random_panel(days=10, stocks=5, seed=1)
+    panel = backtest_panel(days=10, stocks=5, seed=1)
     gap = sorted(panel["date"].unique().to_list())[3]
     gapped = panel.filter(pl.col("date") != gap)
     preds = random_predictions(panel, 2)

@@ -16,7 +16,7 @@ from stockformer.backtest.costs import limit_grid, resolve_costs
 from stockformer.backtest.market import build_market, fill_arrays
 from stockformer.config import BacktestConfig, CostConfig
 from stockformer.errors import DataError
-from tests.backtest_helpers import random_panel, random_predictions
+from tests.backtest_helpers import backtest_panel, random_predictions
 
 
 def test_presets_and_overrides():
@@ -110,7 +110,7 @@ def test_unsellable_holding_stays_held():
 
 
 def test_load_predictions_formats(tmp_path):
-    panel = random_panel(days=6, stocks=4, seed=0)
+    panel = backtest_panel(days=6, stocks=4, seed=0)
     preds = random_predictions(panel, 1).drop_nulls()
     preds.write_parquet(tmp_path / "p.parquet")
     preds.write_csv(tmp_path / "p.csv")
@@ -131,7 +131,7 @@ def test_load_predictions_formats(tmp_path):
 
 
 def test_write_backtest_artifacts(tmp_path):
-    panel = random_panel(days=40, stocks=12, seed=2)
+    panel = backtest_panel(days=40, stocks=12, seed=2)
     res = run_backtest(random_predictions(panel, 3), panel, BacktestConfig(topk=3, initial_cash=1e6))
     out = write_backtest(res, tmp_path / "bt")
     summary = json.loads((out / "summary.json").read_text())
@@ -156,7 +156,7 @@ def test_index_benchmark_and_run_dir_cli(tmp_path):
     from stockformer.cli import main
     from stockformer.data.store import save_dataset
 
-    panel = random_panel(days=30, stocks=10, seed=4, limit_flags=False)
+    panel = backtest_panel(days=30, stocks=10, seed=4, limit_flags=None)
     save_dataset(panel, tmp_path / "data")
     run = tmp_path / "runs" / "r1"
     run.mkdir(parents=True)

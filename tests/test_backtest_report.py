@@ -13,12 +13,12 @@ import pytest
 from stockformer.backtest import run_backtest
 from stockformer.backtest.report import build_html
 from stockformer.config import BacktestConfig
-from tests.backtest_helpers import random_panel, random_predictions
+from tests.backtest_helpers import backtest_panel, random_predictions
 
 
 @pytest.fixture(scope="module")
 def two_year_result():
-    panel = random_panel(days=120, stocks=12, seed=2, limit_flags=False, start=dt.date(2022, 11, 1))
+    panel = backtest_panel(days=120, stocks=12, seed=2, limit_flags=None, start=dt.date(2022, 11, 1))
     return run_backtest(random_predictions(panel, 3), panel, BacktestConfig(topk=3, initial_cash=1e6))
 
 
@@ -78,7 +78,7 @@ def test_one_title_axis_titles_and_named_benchmark(two_year_result):
 
 def test_benchmark_is_the_models_universe():
     """A 50-stock run on an 88-stock panel is measured against the mean of its own 50."""
-    panel = random_panel(days=30, stocks=88, seed=7, limit_flags=False)
+    panel = backtest_panel(days=30, stocks=88, seed=7, limit_flags=None)
     scored = sorted(panel["symbol"].unique().to_list())[:50]
     preds = random_predictions(panel, 1).filter(pl.col("symbol").is_in(scored))
     res = run_backtest(preds, panel, BacktestConfig(topk=5))

@@ -17,7 +17,7 @@ from stockformer.backtest.orders import buy, buy_value, sell
 from stockformer.config import BacktestConfig, CostConfig
 from stockformer.jobs import strategy as job_strategy
 from stockformer.jobs.strategy import topk_dropout_holdings
-from tests.backtest_helpers import random_panel
+from tests.backtest_helpers import backtest_panel
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_FEES = Fees(0.0, 0.0, 0.0, 0.0, 0)
@@ -49,7 +49,7 @@ def test_job_and_kernel_share_one_dropout_routine():
 def test_kernel_holdings_follow_the_daily_job_day_by_day(topk, n_drop):
     """Without costs, limits or suspensions every order fills, so the backtest's book on each
     rebalance day is exactly what the daily job would publish from the same scores."""
-    panel = random_panel(days=30, stocks=14, seed=21, suspend=0.0, limit_flags=False)
+    panel = backtest_panel(days=30, stocks=14, seed=21, suspend=0.0, limit_flags=None)
     rng = np.random.default_rng(22)
     dates = sorted(panel["date"].unique().to_list())[:-1]
     preds = panel.filter(pl.col("date").is_in(dates)).select("date", "symbol")
@@ -110,7 +110,7 @@ def test_buy_that_spends_all_cash_books_the_residual_as_commission():
 
 
 def test_simulate_returns_a_named_record():
-    panel = random_panel(days=15, stocks=8, seed=4)
+    panel = backtest_panel(days=15, stocks=8, seed=4)
     preds = panel.select("date", "symbol").with_columns(
         pl.Series("score", np.random.default_rng(5).normal(size=panel.height)))
     cfg = BacktestConfig(topk=3, n_drop=1, initial_cash=1e6)

@@ -54,14 +54,14 @@ def test_rerun_annualises_like_the_stored_backtest(tmp_path):
     dataset's meta.json says XNYS; the cost preset is the A-share default)."""
     import datetime as dt
 
-    from backtest_helpers import random_panel, random_predictions
+    from backtest_helpers import backtest_panel, random_predictions
 
     from stockformer.config import BacktestConfig
     from stockformer.dashboard import loaders
     from stockformer.data.store import save_dataset
     from stockformer.rundir import open_run as load_run
 
-    panel = random_panel(days=60, stocks=8, seed=3, limit_flags=False, start=dt.date(2022, 1, 3))
+    panel = backtest_panel(days=60, stocks=8, seed=3, limit_flags=None, start=dt.date(2022, 1, 3))
     save_dataset(panel, tmp_path / "data", meta={"calendar": "XNYS"})
     run = tmp_path / "runs" / "us"
     run.mkdir(parents=True)

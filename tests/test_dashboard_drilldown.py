@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from backtest_helpers import random_panel, random_predictions
+from backtest_helpers import backtest_panel, random_predictions
 from dashboard_fixtures import write_run
 from streamlit.testing.v1 import AppTest
 
@@ -45,7 +45,7 @@ def test_trade_marks_tell_entries_exits_and_resizes():
 
 
 def test_trade_marks_agree_with_the_holdings_of_a_real_backtest():
-    panel = random_panel(days=80, stocks=12, seed=3)
+    panel = backtest_panel(days=80, stocks=12, seed=3)
     result = run_backtest(random_predictions(panel, seed=4), panel, BacktestConfig(topk=3, n_drop=1))
     calendar = result.equity["date"].to_list()
     checked = 0

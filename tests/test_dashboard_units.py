@@ -178,9 +178,9 @@ def test_rerun_uses_the_configured_benchmark(tmp_path):
     from stockformer.backtest.runner import load_benchmark
     from stockformer.config import BacktestConfig
     from stockformer.dashboard.rerun import rerun_backtest
-    from tests.backtest_helpers import random_panel, random_predictions
+    from tests.backtest_helpers import backtest_panel, random_predictions
 
-    panel = random_panel(days=50, stocks=8, seed=2, limit_flags=False)
+    panel = backtest_panel(days=50, stocks=8, seed=2, limit_flags=None)
     preds = random_predictions(panel, 1)
     dates = panel["date"].unique().sort()
     index = pl.DataFrame({"date": dates, "close": 100.0 * np.cumprod(1 + 0.01 * np.sin(np.arange(len(dates))))})

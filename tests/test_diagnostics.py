@@ -170,13 +170,13 @@ def test_cli_summary_prints_accuracy_beside_majority_and_warnings(tmp_path, monk
 
 
 def test_report_html_shows_the_run_warnings(tmp_path):
-    from backtest_helpers import random_panel, random_predictions
+    from backtest_helpers import backtest_panel, random_predictions
 
     from stockformer.backtest import backtest_run
     from stockformer.data.store import save_dataset
     from stockformer.rundir import run_warnings
 
-    panel = random_panel(days=30, stocks=10, seed=4, limit_flags=False)
+    panel = backtest_panel(days=30, stocks=10, seed=4, limit_flags=None)
     save_dataset(panel, tmp_path / "data")
     run = tmp_path / "run"
     run.mkdir()

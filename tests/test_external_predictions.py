@@ -18,13 +18,13 @@ from stockformer.config import BacktestConfig
 from stockformer.data.store import save_dataset
 from stockformer.errors import DataError
 from stockformer.signal.decay import lagged_labels
-from tests.backtest_helpers import foresight_predictions, random_panel, random_predictions
+from tests.backtest_helpers import backtest_panel, foresight_predictions, random_predictions
 
 
 @pytest.fixture
 def market(tmp_path: Path) -> tuple[pl.DataFrame, pl.DataFrame, Path]:
     """A 60-day, 12-stock panel saved as a dataset, and scores for all but its last day."""
-    panel = random_panel(days=60, stocks=12, seed=7, suspend=0.05, limit_flags=False)
+    panel = backtest_panel(days=60, stocks=12, seed=7, suspend=0.05, limit_flags=None)
     save_dataset(panel, tmp_path / "data")
     return panel, random_predictions(panel, 3).filter(pl.col("score").is_not_nan()), tmp_path / "data"
 

@@ -85,7 +85,7 @@ def test_lags_skip_suspension_days():
 
 
 def test_vwap_fallback_is_used_and_reported():
-    panel = random_panel(stocks=8, days=30, seed=3, extras=False)
+    panel = random_panel(stocks=8, days=30, seed=3, extras=False, limit_flags=None)
     dp = to_dense(panel)
     vwap, how, cells = vwap_with_fallback(dp)
     f = dp.fields
@@ -102,7 +102,7 @@ def test_vwap_fallback_is_used_and_reported():
 def test_dense_rejects_bad_panels_with_one_line():
     from stockformer.errors import DataError
 
-    panel = random_panel(stocks=3, days=5, seed=0, extras=False)
+    panel = random_panel(stocks=3, days=5, seed=0, extras=False, limit_flags=None)
     with pytest.raises(DataError, match="missing columns volume"):
         to_dense(panel.drop("volume"), "p.parquet")
     with pytest.raises(DataError, match="p.parquet: duplicate"):

@@ -26,7 +26,7 @@ from stockformer.rundir import (
     load_run,
     open_run,
 )
-from tests.backtest_helpers import random_panel, random_predictions
+from tests.backtest_helpers import backtest_panel, random_predictions
 
 PACKAGE = Path(__file__).resolve().parents[1] / "stockformer"
 
@@ -34,7 +34,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "stockformer"
 @pytest.fixture
 def outside(tmp_path: Path) -> tuple[Path, Path]:
     """A dataset and another tool's predictions file for it."""
-    panel = random_panel(days=40, stocks=8, seed=5, suspend=0.0, limit_flags=False)
+    panel = backtest_panel(days=40, stocks=8, seed=5, suspend=0.0, limit_flags=None)
     save_dataset(panel, tmp_path / "data")
     preds = random_predictions(panel, 2).filter(pl.col("score").is_not_nan())
     preds.write_parquet(tmp_path / "theirs.parquet")
