@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
+import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from stockformer.config import Config
@@ -53,12 +54,16 @@ class _ActorReporter:
         return self.prune
 
 
-def ray_trial(cfg_yaml: str, inputs: StudyInputs, actor, trial_id: int, number: int) -> tuple:
-    """One trial in a Ray worker: ("complete", value), ("pruned", None) or ("fail", why)."""
+def ray_trial(cfg_yaml: str, inputs: StudyInputs, actor, trial_id: int, number: int,
+              threads: int) -> tuple:
+    """One trial in a Ray worker: ("complete", value), ("pruned", None) or ("fail", why).
+    `threads`: the driver's torch threads; Ray gives a 1-CPU task one thread, and a different
+    thread count changes float reductions, so a trial would not score what it scores locally."""
     import yaml
 
     from stockformer.config import config_from_dict  # lazy: in a worker process
 
+    torch.set_num_threads(threads)
     cfg = config_from_dict(yaml.safe_load(cfg_yaml), f"trial {number}")
     try:
         return "complete", train_trial(cfg, inputs, _ActorReporter(actor, trial_id), f"trial {number}")
@@ -115,7 +120,8 @@ def _run_batch(study, base, space, asked: list[optuna.Trial], shared, actor, add
             continue
         # the actor addresses the trial by its storage id (optuna keeps it private)
         tasks.append((trial, Task(f"trial {trial.number}", ray_trial,
-                                  (cfg.to_yaml(), shared, actor, trial._trial_id, trial.number))))
+                                  (cfg.to_yaml(), shared, actor, trial._trial_id, trial.number,
+                                   torch.get_num_threads()))))
 
     def on_done(i: int, outcome: Any) -> None:
         trial = tasks[i][0]
