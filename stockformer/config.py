@@ -360,6 +360,16 @@ def config_from_dict(raw: dict[str, Any] | None, source: str = "config",
         raise ConfigError(_format_pydantic(err, source, origins)) from None
 
 
+def read_yaml(path: Path, what: str) -> Any:
+    """A YAML file's content; one ConfigError line when it is missing or not YAML."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: {what} file not found")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid YAML ({type(err).__name__})") from None
+
+
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None,
                 origins: Mapping[str, str] | None = None) -> Config:
     """Load a YAML config (None = defaults), apply dotted-key overrides, validate.
@@ -369,12 +379,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
     if path is not None:
         path = Path(path)
         source = str(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as err:
-            raise ConfigError(f"{path}: not valid YAML ({type(err).__name__})") from None
+        loaded = read_yaml(path, "config")
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: top level must be a mapping of sections")
         raw = loaded or {}

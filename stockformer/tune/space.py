@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from stockformer.config import Config, config_from_dict, load_config
+from stockformer.config import Config, config_from_dict, load_config, read_yaml
 from stockformer.errors import ConfigError
 
 TUNABLE_SECTIONS = ("model", "train")
@@ -212,10 +211,4 @@ def parse_space(raw: Any, base: Config, source: str = "search space") -> SearchS
 def load_space(path: str | Path, base: Config) -> SearchSpace:
     """Read and validate a search-space YAML file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: search space file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: not valid YAML ({type(err).__name__})") from None
-    return parse_space(raw, base, str(path))
+    return parse_space(read_yaml(path, "search space"), base, str(path))
