@@ -14,7 +14,8 @@ def _fingerprint(train: TrainConfig) -> str:
 
 def test_resumable_options_are_the_marked_fields():
     assert resumable_fields() == {"epochs", "device", "tensorboard", "num_workers", "early_stopping",
-                                  "amp", "max_memory_gb", "trade_output", "ensemble", "cpu_kernels"}
+                                  "amp", "max_memory_gb", "trade_output", "ensemble", "cpu_kernels",
+                                  "amp_dtype"}
     base = _fingerprint(TrainConfig())
     assert _fingerprint(TrainConfig(epochs=3, device="cpu", ensemble=2)) == base
     assert _fingerprint(TrainConfig(lr=0.5)) != base  # changes what training does: refused
