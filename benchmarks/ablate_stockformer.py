@@ -82,6 +82,9 @@ VARIANTS: dict[str, dict] = {
     "default_core": {"model.use_spatial": False, "model.use_temporal": False},  # neither
     "default_nowavelet": {"model.use_wavelet": False},
     "default_fusion_add": {"model.fusion": "add"},
+    # third session's winner, now the default itself; default_noskip is the default before it
+    "default_lastday": {"model.last_day_skip": True},
+    "default_noskip": {"model.last_day_skip": False},
 }
 
 FIELDS = ("market", "variant", "model", "seed", "val_rank_ic", "val_rank_ic_reg", "val_rank_ic_cls",
