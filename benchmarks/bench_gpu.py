@@ -28,17 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.bench_model import _graph  # random k-neighbour graph with an embedding
+
 RELEASED_EPOCH_S = (13.0, 14.0)  # the released code, RTX 4090, paper size
 TARGET_S = RELEASED_EPOCH_S[0] / 4
-
-
-def _graph(n: int, k: int, emb: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    src = rng.integers(0, n, size=(n, k)).reshape(-1)
-    dst = np.repeat(np.arange(n), k)
-    return types.SimpleNamespace(edge_index=np.stack([src, dst]).astype(np.int64),
-                                 edge_weight=rng.random(n * k).astype(np.float32),
-                                 embedding=rng.standard_normal((n, emb)).astype(np.float32))
 
 
 def random_featureset(days: int, n: int, f: int, t1: int, seed: int = 0):

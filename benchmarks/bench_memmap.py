@@ -19,7 +19,6 @@ The store is deleted at the end unless --keep. Full size writes 18 GB: run it on
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import shutil
 import threading
@@ -28,6 +27,8 @@ import types
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.bench_factors import _run  # each phase in a fresh spawned process
 
 
 class _Sampler:
@@ -111,16 +112,6 @@ def _train(store: str, steps: int, batch: int, d_model: int, q) -> None:
            "batch": batch, "loss": res.history[-1]["train_loss"],
            "still_memmap": isinstance(fs.features, np.memmap)}
     q.put({**out, **sampler.stop()})
-
-
-def _run(target, *args) -> dict:
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=target, args=(*args, q))
-    p.start()
-    res = q.get()
-    p.join()
-    return res
 
 
 def main() -> None:
