@@ -287,9 +287,6 @@ def test_a_trial_left_running_by_a_killed_search_ends_as_failed(tmp_path, space)
 
 
 # -- Ray ------------------------------------------------------------------------------------
-@pytest.mark.xfail(reason="known defect: a Ray trial draws the same parameters as the local one but "
-                   "trains to a different score (0.0316 vs 0.0398 for trial 0), on one torch thread "
-                   "both; cause not found yet", strict=True)
 def test_ray_trials_match_the_local_ones(first, tmp_path, base, space):
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -20,6 +20,7 @@ SPECTRAL_DIM = 32
 
 
 def calendar_adjacency() -> np.ndarray:
+    """The calendar graph itself (the closed form below is checked against it in the tests)."""
     a = np.zeros((NODES, NODES), dtype=np.float64)
     for node in range(NODES):
         nxt = (node + 1) % NODES  # next trading slot, wrapping December into January
@@ -30,16 +31,31 @@ def calendar_adjacency() -> np.ndarray:
     return a
 
 
-def spectral_embedding(adj: np.ndarray, dim: int) -> np.ndarray:
-    """Eigenvectors 1..dim of the symmetric normalised Laplacian (the constant one skipped)."""
-    deg = adj.sum(1)
-    inv = 1.0 / np.sqrt(deg)
-    lap = np.eye(len(adj)) - inv[:, None] * adj * inv[None, :]
-    _, vecs = np.linalg.eigh(lap)
-    emb = vecs[:, 1 : dim + 1]
-    # fix each eigenvector's sign so the embedding is the same on every machine
-    signs = np.sign(emb[np.argmax(np.abs(emb), axis=0), np.arange(emb.shape[1])])
-    return (emb * signs * np.sqrt(len(adj))).astype(np.float32)
+def calendar_spectral_embedding(dim: int) -> np.ndarray:
+    """Eigenvectors 1..dim of the calendar graph's symmetric normalised Laplacian (the constant
+    one skipped), scaled by sqrt(NODES), in closed form.
+
+    The graph is circulant (node i joins i +- 1 and i +- SLOTS, mod NODES; degree 4), so its
+    eigenvectors are Fourier modes: frequency k has eigenvalue
+    1 - (cos(2 pi k / N) + cos(2 pi SLOTS k / N)) / 2, shared by its cosine and its sine. Every
+    eigenvalue is at least double, and a numerical eigensolver returns an arbitrary rotation
+    inside each eigenspace, one that changed with the BLAS thread count: a Ray worker (one
+    OpenBLAS thread) built a different model from the same seed. This basis is the same on every
+    machine. Ties between frequencies go to the lower k."""
+    n = NODES
+    freqs = np.arange(1, n // 2 + 1)
+    eig = 1.0 - (np.cos(2 * np.pi * freqs / n) + np.cos(2 * np.pi * SLOTS * freqs / n)) / 2.0
+    node = np.arange(n)
+    cols: list[np.ndarray] = []
+    for k in freqs[np.lexsort((freqs, np.round(eig, 10)))]:
+        cols.append(np.cos(2 * np.pi * k * node / n))
+        if 2 * k != n:  # the Nyquist frequency has no sine
+            cols.append(np.sin(2 * np.pi * k * node / n))
+        if len(cols) >= dim:
+            break
+    emb = np.stack(cols[:dim], axis=1)
+    emb = emb / np.sqrt((emb * emb).sum(axis=0))  # unit eigenvectors, as an eigensolver returns
+    return (emb * np.sqrt(n)).astype(np.float32)
 
 
 class TimeEmbedding(nn.Module):
@@ -49,7 +65,7 @@ class TimeEmbedding(nn.Module):
         super().__init__()
         self.kind = kind
         if kind == "calendar_graph":
-            table = torch.from_numpy(spectral_embedding(calendar_adjacency(), SPECTRAL_DIM))
+            table = torch.from_numpy(calendar_spectral_embedding(SPECTRAL_DIM))
             self.nodes = nn.Embedding.from_pretrained(table, freeze=False)
             self.ffn = FFN(SPECTRAL_DIM, d, d)
         elif kind == "onehot":
