@@ -155,6 +155,17 @@ def test_the_shipped_space_fits_the_default_config():
     assert "train.lr" in space.keys and space.params["train.lr"].log
 
 
+def test_the_shipped_recipe_space_holds_the_default_and_the_papers_recipe():
+    """configs/tune_recipe.yaml searches the choices that differ between the project's default
+    recipe and the paper's: both configs' own values are points of the space."""
+    for name in ("default.yaml", "paper.yaml"):
+        cfg = load_config(ROOT / "configs" / name)
+        space = load_space(ROOT / "configs" / "tune_recipe.yaml", cfg)
+        for key, spec in space.params.items():
+            section, field = key.split(".")
+            assert getattr(getattr(cfg, section), field) in spec.choices, (name, key)
+
+
 def test_the_study_is_tpe_seeded_with_median_pruning(tmp_path, base, space):
     study = make_study(tmp_path, space, seed=base.seed)
     assert isinstance(study.sampler, optuna.samplers.TPESampler)
