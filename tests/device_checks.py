@@ -8,10 +8,14 @@ path through fp16) against CPU fp32, so the checking code itself is exercised on
 Tolerances (stated once, used by every check):
 - another device or precision against CPU fp32, one seed, dropout off, 2 epochs: the Pearson
   correlation of the predictions over all (anchor, stock) cells >= CROSS_CORR (0.95) and the
-  test RankICs within RANK_IC_GAP (0.02) of each other. bf16 keeps 8 bits of mantissa: the
+  test RankICs within RANK_IC_GAP (0.04) of each other. bf16 keeps 8 bits of mantissa: the
   weights drift apart by rounding, but the model learns the same ranking. Calibrated with CPU
-  bf16 autocast against CPU fp32 on this market: Stockformer correlation 0.992, RankIC 0.334 vs
-  0.333; GRU and MLP > 0.9999, RankIC gaps < 0.001;
+  bf16 autocast against CPU fp32 on this market, Stockformer seeds 0-5 (fourth session, with the
+  last-day skip and the closed-form calendar table): correlation 0.977-1.000, RankIC gaps
+  0.001-0.007 except seed 0's 0.027 (0.777 vs 0.803: at epoch 2 its fp32 run is still rising
+  fast, so a rounding-sized change of pace shows as a gap; 0.02 had been set from one earlier
+  seed's 0.001); GRU and MLP > 0.9999, RankIC gaps < 0.001. A model fitted to shuffled labels
+  misses both bounds by far (test_comparison_fails_on_another_model);
 - a resumed or a rerun training against its uninterrupted / first twin, same device and
   precision: correlation >= SAME_CORR (exactly equal on CPU; CUDA's atomics may reorder sums).
 """
@@ -31,7 +35,7 @@ from stockformer.signal.metrics import daily_rank_ic
 from stockformer.train.trainer import fit, predict
 
 CROSS_CORR = 0.95
-RANK_IC_GAP = 0.02
+RANK_IC_GAP = 0.04
 SAME_CORR = 0.999
 MODELS = ("stockformer", "gru", "mlp")
 EPOCHS = 2

@@ -166,8 +166,11 @@ class Pipeline:
     def predictions(self, anchors: np.ndarray) -> pl.DataFrame:
         out = predict(self.model, self.fs, anchors, self.graph, device="cpu", batch_size=16)
         valid = self.fs.valid[anchors]
-        score = candidate_scores(out.pred_return, out.prob_up, valid)[self.info.trade_output]
-        return predictions_frame(self.fs, anchors, out.pred_return, out.prob_up, score)
+        # the run's pred_return is in return units (metrics.json's return_scale, as the daily
+        # job applies it); it matters when the traded output is the regression score itself
+        pred = out.pred_return * float(self.info.metrics["return_scale"])
+        score = candidate_scores(pred, out.prob_up, valid)[self.info.trade_output]
+        return predictions_frame(self.fs, anchors, pred, out.prob_up, score)
 
     def backtest(self, preds: pl.DataFrame):
         return run_backtest(preds, self.panel, self.info.config.backtest)
