@@ -157,7 +157,7 @@ def compare(cfg: Config, models: list[str], seeds: int, out_dir: Path, progress=
         prep = prepare_run(mcfg, run_dir=run_dir, walkforward=cfg.split.scheme == "rolling", data=data)
         plans.append((j, WindowPlan(prep, threads=1 if len(prep.splits) > 1 else threads,
                                     label=f"{model} seed {seed}")))
-    tasks = [(p, i) for _, p in plans for i in range(len(p.tasks))]
+    tasks = [(j, p, i) for j, p in plans for i in range(len(p.tasks))]  # (job, plan, its task)
 
     def write_rows() -> None:  # partial results survive a crash
         write_text(out_dir / "comparison.csv", pl.DataFrame([rows[j] for j in sorted(rows)]).write_csv())
@@ -171,19 +171,18 @@ def compare(cfg: Config, models: list[str], seeds: int, out_dir: Path, progress=
         save_row(plan.prep.run_dir, run_key(plan.prep.cfg, key), rows[j])
         write_rows()
 
-    job_of = {id(p): j for j, p in plans}
     for j, plan in plans:  # every window finished earlier: only the row is left to write
         if plan.complete:
             finish(j, plan)
 
     def on_done(t: int, outcome) -> None:
-        plan, i = tasks[t]
+        j, plan, i = tasks[t]
         if plan.finish(i, outcome):
-            finish(job_of[id(plan)], plan)
+            finish(j, plan)
 
     if rows:
         write_rows()
-    run_tasks([p.tasks[i] for p, i in tasks], on_done, Executor(ray=ray),
+    run_tasks([p.tasks[i] for _, p, i in tasks], on_done, Executor(ray=ray),
               hint="; rerun with the same --out to skip them")
     frame = pl.DataFrame([rows[j] for j in sorted(rows)])
     summary = summarize(frame)
